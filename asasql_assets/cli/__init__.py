@@ -1,0 +1,5 @@
+"""The asasql command line."""
+
+from asasql_assets.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,71 @@
+"""`asasql validate` and `asasql sql`: look at a domain folder or the warehouse without running anything."""
+
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import duckdb
+
+from asasql_resources.domain import DomainValidationError, load_domain
+from asasql_resources.warehouse import Home, connect_readonly, resolve_home
+
+EXIT_INVALID = 2
+
+
+def validate(domain: Path) -> int:
+    """Print every issue of a domain folder; 0 when it loads, 2 when it has errors."""
+    try:
+        loaded = load_domain(domain)
+    except DomainValidationError as error:
+        for issue in error.issues:
+            print(f"error: {issue}", file=sys.stderr)
+        print(f"{domain}: {len(error.issues)} error(s)", file=sys.stderr)
+        return EXIT_INVALID
+    for issue in loaded.warnings:
+        print(f"warning: {issue}", file=sys.stderr)
+    catalog = loaded.catalog
+    optional = {
+        "gold_bank": loaded.gold_bank,
+        "test_set": loaded.test_set,
+    }
+    extras = ", ".join(f"{name} {len(frame)}" for name, frame in optional.items() if frame is not None)
+    print(
+        f"{domain}: ok — {catalog['table_name'].n_unique()} tables, {catalog.height} columns, "
+        f"{loaded.concepts.height} concepts, {loaded.samples.height} samples"
+        + (f", {extras}" if extras else "")
+        + f", database {'yes' if loaded.database_path else 'synthesized'}, dialect {loaded.config.sql_dialect}"
+        + (f" ({len(loaded.warnings)} warning(s))" if loaded.warnings else "")
+    )
+    return 0
+
+
+def sql(query: str, home: Path | None, output: str, max_rows: int) -> int:
+    """Run one read-only query on the warehouse and print it as a table, CSV or JSON lines."""
+    con = connect_readonly(Home(resolve_home(home)))
+    try:
+        relation = con.sql(query)
+        if relation is None:
+            print("ok")
+        elif output == "table":
+            relation.show(max_rows=max_rows, max_width=shutil.get_terminal_size((160, 40)).columns)
+        else:
+            _print_rows(relation.columns, relation.fetchall(), output)
+    except duckdb.Error as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        con.close()
+    return 0
+
+
+def _print_rows(columns: list[str], rows: list[tuple], output: str) -> None:
+    """Rows as CSV with a header, or as JSON lines."""
+    if output == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(columns)
+        writer.writerows(rows)
+        return
+    for row in rows:
+        print(json.dumps(dict(zip(columns, row)), default=str, ensure_ascii=False))

@@ -1,0 +1,41 @@
+"""Argument parsing and dispatch of the asasql commands."""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from asasql_assets.cli import inspect, run
+
+ANNOTATORS = ("reference", "workbook", "judge")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every asasql subcommand."""
+    parser = argparse.ArgumentParser(prog="asasql", description="ASASQL: active data synthesis and annotation for NL2SQL.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check a domain folder (exit 2 on errors)")
+    validate.add_argument("domain", type=Path)
+    validate.set_defaults(handler=lambda a: inspect.validate(a.domain))
+
+    sql = commands.add_parser("sql", help="run a read-only query on the warehouse")
+    sql.add_argument("query")
+    sql.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
+    sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    sql.add_argument("--max-rows", type=int, default=40, help="rows shown in table format")
+    sql.set_defaults(handler=lambda a: inspect.sql(a.query, a.home, a.format, a.max_rows))
+
+    main_job = commands.add_parser("run", help="materialize the pipeline through Dagster")
+    main_job.add_argument("--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)")
+    main_job.add_argument("--rounds", type=int, default=2, help="active-learning rounds")
+    main_job.add_argument("--annotator", choices=ANNOTATORS, default="reference")
+    main_job.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
+    main_job.set_defaults(handler=lambda a: run.run(a.domain, a.rounds, a.annotator, a.home))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the asasql console script."""
+    args = build_parser().parse_args(argv)
+    sys.exit(args.handler(args))

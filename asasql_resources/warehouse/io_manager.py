@@ -1,0 +1,102 @@
+"""WarehouseIOManager: assets exchange polars frames, stored as Parquet and exposed as DuckDB views."""
+
+import json
+from collections.abc import Mapping
+
+import dagster as dg
+import polars as pl
+from pydantic import Field, PrivateAttr
+
+from asasql_resources.warehouse.home import Home, resolve_home
+from asasql_resources.warehouse.ledger import MaterializationRecord, append_record
+from asasql_resources.warehouse.store import content_hash, read_frame, write_frame
+from asasql_resources.warehouse.views import rebuild_views
+
+DATA_VERSION_KEY = "asasql/data_version"
+EXTRA_UPSTREAM_KEY = "asasql/upstream_versions"
+RESERVED_PARTITION_COLUMNS = ("round", "partition")
+
+
+def asset_name(key: dg.AssetKey) -> str:
+    """The view and folder name of an asset key."""
+    return "__".join(key.path)
+
+
+def version_label(asset: str, partition: str | None) -> str:
+    """How an upstream is named in upstream_versions: asset or asset[partition]."""
+    return f"{asset}[{partition}]" if partition else asset
+
+
+def _metadata_value(metadata: Mapping[str, object], key: str) -> object:
+    """The raw value of one output-metadata entry, or None."""
+    value = metadata.get(key)
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Stores each asset (partition) at $ASASQL_HOME/parquet/<asset>/<partition or _>.parquet and logs it."""
+
+    home: str | None = Field(
+        default=None, description="The ASASQL_HOME folder; unset means $ASASQL_HOME, else .asasql."
+    )
+    _loaded: dict[tuple[str, str], dict[str, str]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def layout(self) -> Home:
+        """The paths of the configured home."""
+        return Home(resolve_home(self.home))
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
+        """Write the frame atomically, append a ledger row, and swap in the rebuilt views."""
+        asset = asset_name(context.asset_key)
+        if not isinstance(obj, pl.DataFrame):
+            raise TypeError(f"asset {asset} returned {type(obj).__name__}; the warehouse stores polars DataFrames")
+        partition = context.partition_key if context.has_partition_key else None
+        if partition is not None:
+            clashes = [c for c in RESERVED_PARTITION_COLUMNS if c in obj.columns]
+            if clashes:
+                raise ValueError(f"asset {asset}: columns {clashes} are added by the partitioned view; rename them")
+        data_version = _metadata_value(context.output_metadata, DATA_VERSION_KEY) or content_hash(obj)
+        path = self.layout.asset_file(asset, partition)
+        write_frame(obj, path, str(data_version))
+        upstream = self._loaded.pop((context.run_id, context.step_key), {})
+        extra = _metadata_value(context.output_metadata, EXTRA_UPSTREAM_KEY)
+        upstream.update(json.loads(extra) if isinstance(extra, str) else dict(extra or {}))
+        append_record(
+            self.layout,
+            MaterializationRecord(
+                asset=asset,
+                partition=partition,
+                run_id=context.run_id,
+                rows=obj.height,
+                data_version=str(data_version),
+                code_version=context.asset_spec.code_version,
+                path=str(path),
+                upstream_versions=upstream,
+            ),
+        )
+        rebuild_views(self.layout)
+        context.add_output_metadata(
+            {"asasql/path": dg.MetadataValue.path(str(path)), "asasql/view": dg.MetadataValue.text(asset)}
+        )
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        """Read an upstream asset; several partitions come back as one frame with `partition` and `round`."""
+        asset = asset_name(context.asset_key)
+        partitions = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
+        step = (context.step_context.run_id, context.step_context.step.key)
+        loaded = self._loaded.setdefault(step, {})
+        frames = []
+        for partition in partitions:
+            path = self.layout.asset_file(asset, partition)
+            if not path.exists():
+                raise FileNotFoundError(
+                    f"{version_label(asset, partition)} has not been materialized in {self.layout.root} "
+                    f"(no {path}); materialize it first"
+                )
+            frame, version = read_frame(path)
+            loaded[version_label(asset, partition)] = version or ""
+            if len(partitions) > 1:
+                frame = frame.with_columns(pl.lit(partition).alias("partition"))
+            frames.append(frame)
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")

@@ -1,0 +1,56 @@
+"""The `_materializations` ledger: one small Parquet file per materialization, owned by the run that wrote it."""
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+
+import polars as pl
+
+from asasql_resources.warehouse.home import Home
+from asasql_resources.warehouse.store import write_frame
+
+LEDGER_SCHEMA = {
+    "asset": pl.String,
+    "partition": pl.String,
+    "run_id": pl.String,
+    "rows": pl.Int64,
+    "data_version": pl.String,
+    "upstream_versions": pl.String,
+    "code_version": pl.String,
+    "path": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class MaterializationRecord:
+    """One row of `_materializations`; upstream_versions maps "asset[partition]" to a data version."""
+
+    asset: str
+    partition: str | None
+    run_id: str
+    rows: int
+    data_version: str
+    code_version: str | None
+    path: str
+    upstream_versions: dict[str, str] = field(default_factory=dict)
+    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+def append_record(home: Home, record: MaterializationRecord) -> None:
+    """Append one record as its own atomically written file."""
+    row = asdict(record)
+    row["upstream_versions"] = json.dumps(record.upstream_versions, sort_keys=True)
+    frame = pl.DataFrame([row], schema=LEDGER_SCHEMA)
+    name = f"{time.time_ns()}-{record.asset}-{record.partition or '_'}.parquet"
+    write_frame(frame, home.ledger / name)
+
+
+def empty_ledger_sql() -> str:
+    """A SELECT with the ledger's columns and no rows, for a home with no materializations yet."""
+    duck_types = {pl.String: "VARCHAR", pl.Int64: "BIGINT"}
+    columns = [
+        f"CAST(NULL AS {duck_types.get(dtype, 'TIMESTAMPTZ')}) AS {name}" for name, dtype in LEDGER_SCHEMA.items()
+    ]
+    return f"SELECT {', '.join(columns)} WHERE false"

@@ -1,0 +1,85 @@
+"""Rebuild `warehouse.duckdb`, a file of views only, into a temporary file and swap it in."""
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from asasql_resources.warehouse.home import UNPARTITIONED, Home
+from asasql_resources.warehouse.ledger import empty_ledger_sql
+
+
+def _quote(path: Path) -> str:
+    """A SQL string literal for a path."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def asset_view_sql(folder: Path) -> str | None:
+    """The SELECT behind one asset's view, or None when the folder holds no Parquet file."""
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        return None
+    single = folder / f"{UNPARTITIONED}.parquet"
+    if files == [single]:
+        return f"SELECT * FROM read_parquet({_quote(single)})"
+    pattern = _quote(folder / "*.parquet")
+    key = r"regexp_extract(filename, '([^/]+)\.parquet$', 1)"
+    return (
+        f"SELECT * EXCLUDE (filename), {key} AS partition, "
+        rf"TRY_CAST(regexp_extract({key}, '^round_(\d+)$', 1) AS INTEGER) AS round "
+        f"FROM read_parquet({pattern}, filename = true, union_by_name = true) "
+        f"WHERE {key} <> '{UNPARTITIONED}'"
+    )
+
+
+def view_definitions(home: Home) -> dict[str, str]:
+    """Every view the warehouse should hold, by name."""
+    views: dict[str, str] = {}
+    if home.parquet.is_dir():
+        for folder in sorted(p for p in home.parquet.iterdir() if p.is_dir()):
+            sql = asset_view_sql(folder)
+            if sql is not None:
+                views[folder.name] = sql
+    ledger_files = list(home.ledger.glob("*.parquet")) if home.ledger.is_dir() else []
+    views["_materializations"] = (
+        f"SELECT * FROM read_parquet({_quote(home.ledger / '*.parquet')}) ORDER BY created_at"
+        if ledger_files
+        else empty_ledger_sql()
+    )
+    return views
+
+
+@contextmanager
+def _rebuild_lock(home: Home) -> Iterator[None]:
+    """Serialise rebuilds across processes, so the last swap always reflects the last write."""
+    home.root.mkdir(parents=True, exist_ok=True)
+    with open(home.root / ".warehouse.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def rebuild_views(home: Home) -> list[str]:
+    """Write all views into a fresh DuckDB file and swap it in with os.replace; return the view names."""
+    with _rebuild_lock(home):
+        views = view_definitions(home)
+        temporary = home.root / f".warehouse.{os.getpid()}.duckdb.tmp"
+        temporary.unlink(missing_ok=True)
+        try:
+            con = duckdb.connect(str(temporary))
+            try:
+                for name, sql in views.items():
+                    con.execute(f'CREATE VIEW "{name}" AS {sql}')
+                con.execute("CHECKPOINT")
+            finally:
+                con.close()
+            os.replace(temporary, home.warehouse)
+        finally:
+            temporary.unlink(missing_ok=True)
+            Path(f"{temporary}.wal").unlink(missing_ok=True)
+        return list(views)
