@@ -1,0 +1,100 @@
+"""Load a whole domain folder into checked, normalised tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from asasql_resources.domain.config import CONFIG_FILE, DomainConfig, read_config
+from asasql_resources.domain.errors import DomainIssue, DomainValidationError, error
+from asasql_resources.domain.samples import (
+    GOLD_BANK_FILE,
+    SAMPLES_FILE,
+    SAMPLES_SCHEMA,
+    TEST_SET_FILE,
+    read_pairs,
+    read_samples,
+)
+from asasql_resources.domain.workbook import CATALOG_SCHEMA, CONCEPTS_SCHEMA, WORKBOOK_FILE, read_workbook
+
+DATABASE_FILE = "database.duckdb"
+
+
+@dataclass(frozen=True, eq=False)
+class Domain:
+    """A checked domain folder: its settings, catalog, concepts, samples and optional files."""
+
+    path: Path
+    config: DomainConfig
+    catalog: pl.DataFrame
+    concepts: pl.DataFrame
+    samples: pl.DataFrame
+    gold_bank: pl.DataFrame | None
+    test_set: pl.DataFrame | None
+    database_path: Path | None
+    warnings: list[DomainIssue]
+
+
+def load_domain(path: Path) -> Domain:
+    """Read and check a domain folder; raise DomainValidationError listing every issue if any is an error."""
+    path = Path(path)
+    if not path.is_dir():
+        raise DomainValidationError([error(str(path), "the domain folder does not exist or is not a folder")])
+    issues: list[DomainIssue] = []
+    catalog, concepts = _read_workbook(path / WORKBOOK_FILE, issues)
+    samples = _read_samples(path / SAMPLES_FILE, catalog, issues)
+    gold_bank = _read_optional_pairs(path / GOLD_BANK_FILE, issues)
+    test_set = _read_optional_pairs(path / TEST_SET_FILE, issues)
+    config, config_issues = read_config(path / CONFIG_FILE, path.resolve().name)
+    issues.extend(config_issues)
+    if any(issue.severity == "error" for issue in issues):
+        raise DomainValidationError(issues)
+    database = path / DATABASE_FILE
+    return Domain(
+        path=path,
+        config=config,
+        catalog=catalog,
+        concepts=concepts,
+        samples=samples,
+        gold_bank=gold_bank,
+        test_set=test_set,
+        database_path=database if database.is_file() else None,
+        warnings=issues,
+    )
+
+
+def validate_domain(path: Path) -> list[DomainIssue]:
+    """Check a domain folder: return its warnings, or raise DomainValidationError on any error."""
+    return load_domain(path).warnings
+
+
+def _read_workbook(path: Path, issues: list[DomainIssue]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The catalog and concepts of the required workbook (empty when it is missing)."""
+    if not path.is_file():
+        issues.append(error(path.name, "the required file is missing"))
+        return pl.DataFrame(schema=CATALOG_SCHEMA), pl.DataFrame(schema=CONCEPTS_SCHEMA)
+    contents = read_workbook(path)
+    issues.extend(contents.issues)
+    return contents.catalog, contents.concepts
+
+
+def _read_samples(path: Path, catalog: pl.DataFrame, issues: list[DomainIssue]) -> pl.DataFrame:
+    """The required labeled samples; table names are checked only against a catalog that could be read."""
+    if not path.is_file():
+        issues.append(error(path.name, "the required file is missing"))
+        return pl.DataFrame(schema=SAMPLES_SCHEMA)
+    tables = set(catalog["table_name"]) if catalog.height else None
+    samples, found = read_samples(path, tables)
+    issues.extend(found)
+    return samples
+
+
+def _read_optional_pairs(path: Path, issues: list[DomainIssue]) -> pl.DataFrame | None:
+    """Question/sql pairs from an optional file, or None when it is absent."""
+    if not path.is_file():
+        return None
+    pairs, found = read_pairs(path)
+    issues.extend(found)
+    return pairs

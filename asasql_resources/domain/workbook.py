@@ -1,0 +1,233 @@
+"""Read description_full.xlsx (sheets schema, meta, concept) into the catalog and concept tables."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import openpyxl
+import polars as pl
+from openpyxl.worksheet._read_only import ReadOnlyWorksheet
+
+from asasql_resources.domain.errors import DomainIssue, error, json_kind, warning
+
+WORKBOOK_FILE = "description_full.xlsx"
+SCHEMA_SHEET, META_SHEET, CONCEPT_SHEET = "schema", "meta", "concept"
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    SCHEMA_SHEET: ("table_name", "column_name", "column_name_zh", "description", "reason", "possible_value"),
+    META_SHEET: ("table", "description"),
+    CONCEPT_SHEET: ("entity", "description"),
+}
+# Schema columns whose empty cells are worth a warning but do not stop the load.
+RECOMMENDED_SCHEMA_COLUMNS = ("column_name_zh", "description", "reason")
+
+CATALOG_SCHEMA: dict[str, pl.DataType] = {
+    "table_name": pl.String(),
+    "column_name": pl.String(),
+    "column_name_zh": pl.String(),
+    "description": pl.String(),
+    "reason": pl.String(),
+    "possible_values": pl.List(pl.String()),
+    "data_type": pl.String(),
+    "table_description": pl.String(),
+    "sheet_row": pl.Int64(),
+}
+CONCEPTS_SCHEMA: dict[str, pl.DataType] = {"entity": pl.String(), "description": pl.String()}
+
+_PLAIN_LIST_SEPARATORS = re.compile(r"[,，、]")
+_JSON_STARTS = ("[", "{", '"')
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One non-empty data row of a sheet: its Excel row number and its stripped cells by header."""
+
+    number: int
+    cells: dict[str, str]
+
+    def get(self, column: str) -> str:
+        """The stripped text of a cell; "" when the cell is empty or the column is absent."""
+        return self.cells.get(column, "")
+
+
+@dataclass(frozen=True)
+class WorkbookContents:
+    """What description_full.xlsx holds, with every issue found while reading it."""
+
+    catalog: pl.DataFrame
+    concepts: pl.DataFrame
+    issues: list[DomainIssue]
+
+
+def read_workbook(path: Path) -> WorkbookContents:
+    """Read and check the three sheets of description_full.xlsx."""
+    issues: list[DomainIssue] = []
+    sheets = _read_sheets(path, issues)
+    schema_rows, meta_rows, concept_rows = (sheets.get(name) for name in REQUIRED_COLUMNS)
+    records = _catalog_records(schema_rows, issues) if schema_rows is not None else []
+    tables = list(dict.fromkeys(record["table_name"] for record in records))
+    descriptions = _table_descriptions(meta_rows, tables if schema_rows is not None else None, issues)
+    for record in records:
+        record["table_description"] = descriptions.get(record["table_name"], "")
+    concepts = _concept_records(concept_rows, issues) if concept_rows is not None else []
+    return WorkbookContents(
+        catalog=pl.DataFrame(records, schema=CATALOG_SCHEMA),
+        concepts=pl.DataFrame(concepts, schema=CONCEPTS_SCHEMA),
+        issues=issues,
+    )
+
+
+def parse_possible_values(text: str) -> tuple[list[str], str | None]:
+    """Read a possible_value cell: a JSON list, or a plain list split on commas or 、 (with a warning message).
+
+    Raises ValueError when the cell looks like JSON but is malformed or not a list.
+    """
+    if not text:
+        return [], None
+    if not text.startswith(_JSON_STARTS):
+        values = [value.strip() for value in _PLAIN_LIST_SEPARATORS.split(text) if value.strip()]
+        shown = json.dumps(values, ensure_ascii=False)
+        return values, f"not a JSON list; read as a plain list of {len(values)} value(s): {shown}"
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"malformed JSON list: {exc.msg}") from exc
+    if not isinstance(parsed, list):
+        raise ValueError(f"must be a JSON list, not a JSON {json_kind(parsed)}")
+    return [value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) for value in parsed], None
+
+
+def _read_sheets(path: Path, issues: list[DomainIssue]) -> dict[str, list[SheetRow] | None]:
+    """Rows of each required sheet, by sheet name; None for a sheet that is missing or lacks a column."""
+    try:
+        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds of errors on a damaged file
+        issues.append(error(WORKBOOK_FILE, f"cannot read the workbook: {exc}"))
+        return {}
+    try:
+        by_name = {sheet.title.strip().lower(): sheet for sheet in book.worksheets}
+        found = ", ".join(repr(sheet.title) for sheet in book.worksheets)
+        sheets: dict[str, list[SheetRow] | None] = {}
+        for name, required in REQUIRED_COLUMNS.items():
+            if name not in by_name:
+                issues.append(error(WORKBOOK_FILE, f"missing sheet '{name}' (sheets found: {found})", sheet=name))
+                continue
+            sheets[name] = _read_sheet(by_name[name], name, required, issues)
+        return sheets
+    finally:
+        book.close()
+
+
+def _read_sheet(
+    sheet: ReadOnlyWorksheet, name: str, required: tuple[str, ...], issues: list[DomainIssue]
+) -> list[SheetRow] | None:
+    """The non-empty data rows of a sheet, or None when a required column is missing from its header."""
+    sheet.reset_dimensions()  # some writers store a wrong size; read every row that is there
+    rows = sheet.iter_rows(values_only=True)
+    header = [_cell_text(value).lower() for value in next(rows, ())]
+    missing = [column for column in required if column not in header]
+    for column in missing:
+        issues.append(error(WORKBOOK_FILE, f"missing required column '{column}'", name, 1, column))
+    if missing:
+        return None
+    data: list[SheetRow] = []
+    for number, values in enumerate(rows, start=2):
+        texts = [_cell_text(value) for value in values]
+        if any(texts):
+            data.append(SheetRow(number, {col: text for col, text in zip(header, texts) if col}))
+    return data
+
+
+def _cell_text(value: object) -> str:
+    """A cell's value as stripped text; "" for an empty cell."""
+    return "" if value is None else str(value).strip()
+
+
+def _catalog_records(rows: list[SheetRow], issues: list[DomainIssue]) -> list[dict[str, object]]:
+    """One catalog record per schema row, checking names, duplicates and possible values."""
+    if not rows:
+        issues.append(error(WORKBOOK_FILE, "the sheet has no columns listed", SCHEMA_SHEET))
+    first_row: dict[tuple[str, str], int] = {}
+    records = []
+    for row in rows:
+        _check_schema_names(row, first_row, issues)
+        records.append({
+            "table_name": row.get("table_name"),
+            "column_name": row.get("column_name"),
+            **{column: row.get(column) for column in RECOMMENDED_SCHEMA_COLUMNS},
+            "possible_values": _possible_values(row, issues),
+            "data_type": row.get("data_type") or None,
+            "sheet_row": row.number,
+        })
+    return records
+
+
+def _check_schema_names(row: SheetRow, first_row: dict[tuple[str, str], int], issues: list[DomainIssue]) -> None:
+    """Check the name cells of one schema row: required, recommended, and unique per table."""
+    for column in ("table_name", "column_name"):
+        if not row.get(column):
+            issues.append(error(WORKBOOK_FILE, f"empty {column}", SCHEMA_SHEET, row.number, column))
+    for column in RECOMMENDED_SCHEMA_COLUMNS:
+        if not row.get(column):
+            issues.append(warning(WORKBOOK_FILE, f"empty {column}", SCHEMA_SHEET, row.number, column))
+    key = (row.get("table_name"), row.get("column_name"))
+    if not all(key):
+        return
+    if key in first_row:
+        message = f"duplicate column {key[0]}.{key[1]}: rows {first_row[key]} and {row.number} both define it"
+        issues.append(error(WORKBOOK_FILE, message, SCHEMA_SHEET, row.number, "column_name"))
+    else:
+        first_row[key] = row.number
+
+
+def _possible_values(row: SheetRow, issues: list[DomainIssue]) -> list[str]:
+    """The parsed possible_value cell of a schema row, recording an error or warning when it is not clean JSON."""
+    try:
+        values, note = parse_possible_values(row.get("possible_value"))
+    except ValueError as exc:
+        issues.append(error(WORKBOOK_FILE, str(exc), SCHEMA_SHEET, row.number, "possible_value"))
+        return []
+    if note:
+        issues.append(warning(WORKBOOK_FILE, note, SCHEMA_SHEET, row.number, "possible_value"))
+    return values
+
+
+def _table_descriptions(
+    rows: list[SheetRow] | None, tables: list[str] | None, issues: list[DomainIssue]
+) -> dict[str, str]:
+    """Description of each table from the meta sheet; `tables` None skips the checks against the schema."""
+    descriptions: dict[str, str] = {}
+    first_row: dict[str, int] = {}
+    for row in rows or []:
+        table = row.get("table")
+        if not table:
+            issues.append(error(WORKBOOK_FILE, "empty table", META_SHEET, row.number, "table"))
+        elif tables is not None and table not in tables:
+            message = f"meta row for unknown table '{table}' (not in the schema sheet)"
+            issues.append(error(WORKBOOK_FILE, message, META_SHEET, row.number, "table"))
+        elif table in first_row:
+            message = f"duplicate meta row for table '{table}': rows {first_row[table]} and {row.number}"
+            issues.append(error(WORKBOOK_FILE, message, META_SHEET, row.number, "table"))
+        else:
+            first_row[table] = row.number
+            descriptions[table] = row.get("description")
+    if rows is not None:
+        for table in tables or []:
+            if table and table not in descriptions:
+                message = f"table '{table}' has no meta row; its description is empty"
+                issues.append(warning(WORKBOOK_FILE, message, META_SHEET))
+    return descriptions
+
+
+def _concept_records(rows: list[SheetRow], issues: list[DomainIssue]) -> list[dict[str, str]]:
+    """One record per concept row; an empty entity is an error, an empty description a warning."""
+    records = []
+    for row in rows:
+        if not row.get("entity"):
+            issues.append(error(WORKBOOK_FILE, "empty entity", CONCEPT_SHEET, row.number, "entity"))
+        elif not row.get("description"):
+            issues.append(warning(WORKBOOK_FILE, "empty description", CONCEPT_SHEET, row.number, "description"))
+        records.append({"entity": row.get("entity"), "description": row.get("description")})
+    return records

@@ -1,0 +1,1 @@
+"""Readable source of the demo domain: catalog, vocabularies, data generators, question banks and samples."""
