@@ -91,7 +91,7 @@ def test_views_cover_plain_and_partitioned_assets(tmp_path: Path) -> None:
     write_frame(pl.DataFrame({"x": [1, 2]}), home.asset_file("plain", None), "p")
     for r in range(3):
         write_frame(pl.DataFrame({"y": [r]}), home.asset_file("rounds", f"round_{r}"), f"r{r}")
-    assert set(rebuild_views(home)) == {"plain", "rounds", "_materializations"}
+    assert set(rebuild_views(home)) == {"plain", "rounds", "_materializations", "_llm_cache"}
     assert _query(home, "select count(*) from plain") == [(2,)]
     assert _query(home, "select round, partition, y from rounds order by round") == [
         (0, "round_0", 0),
@@ -99,6 +99,7 @@ def test_views_cover_plain_and_partitioned_assets(tmp_path: Path) -> None:
         (2, "round_2", 2),
     ]
     assert _query(home, "select count(*) from _materializations") == [(0,)]
+    assert _query(home, "select count(*) from _llm_cache") == [(0,)]
 
 
 def test_io_manager_writes_views_ledger_and_lineage(tmp_path: Path) -> None:

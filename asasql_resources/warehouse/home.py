@@ -30,6 +30,11 @@ class Home:
         return self.root / "ledger" / "materializations"
 
     @property
+    def llm_cache(self) -> Path:
+        """Folder of LLM call-cache segments."""
+        return self.root / "cache" / "llm"
+
+    @property
     def warehouse(self) -> Path:
         """The DuckDB file that holds only views."""
         return self.root / "warehouse.duckdb"

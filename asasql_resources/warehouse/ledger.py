@@ -8,20 +8,8 @@ from datetime import datetime, timezone
 import polars as pl
 
 from asasql_resources.warehouse.home import Home
+from asasql_resources.warehouse.segments import LEDGER_SCHEMA
 from asasql_resources.warehouse.store import write_frame
-
-LEDGER_SCHEMA = {
-    "asset": pl.String,
-    "partition": pl.String,
-    "run_id": pl.String,
-    "rows": pl.Int64,
-    "data_version": pl.String,
-    "upstream_versions": pl.String,
-    "code_version": pl.String,
-    "path": pl.String,
-    "created_at": pl.Datetime("us", "UTC"),
-}
-
 
 @dataclass(frozen=True)
 class MaterializationRecord:
@@ -46,11 +34,3 @@ def append_record(home: Home, record: MaterializationRecord) -> None:
     name = f"{time.time_ns()}-{record.asset}-{record.partition or '_'}.parquet"
     write_frame(frame, home.ledger / name)
 
-
-def empty_ledger_sql() -> str:
-    """A SELECT with the ledger's columns and no rows, for a home with no materializations yet."""
-    duck_types = {pl.String: "VARCHAR", pl.Int64: "BIGINT"}
-    columns = [
-        f"CAST(NULL AS {duck_types.get(dtype, 'TIMESTAMPTZ')}) AS {name}" for name, dtype in LEDGER_SCHEMA.items()
-    ]
-    return f"SELECT {', '.join(columns)} WHERE false"

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from asasql_resources.warehouse.home import UNPARTITIONED, Home
-from asasql_resources.warehouse.ledger import empty_ledger_sql
+from asasql_resources.warehouse.segments import empty_select_sql, segment_tables
 
 
 def _quote(path: Path) -> str:
@@ -43,12 +43,13 @@ def view_definitions(home: Home) -> dict[str, str]:
             sql = asset_view_sql(folder)
             if sql is not None:
                 views[folder.name] = sql
-    ledger_files = list(home.ledger.glob("*.parquet")) if home.ledger.is_dir() else []
-    views["_materializations"] = (
-        f"SELECT * FROM read_parquet({_quote(home.ledger / '*.parquet')}) ORDER BY created_at"
-        if ledger_files
-        else empty_ledger_sql()
-    )
+    for name, (folder, schema) in segment_tables(home).items():
+        has_segments = any(Path(folder).glob("*.parquet"))
+        views[name] = (
+            f"SELECT * FROM read_parquet({_quote(Path(folder) / '*.parquet')}) ORDER BY created_at"
+            if has_segments
+            else empty_select_sql(schema)
+        )
     return views
 
 

@@ -1,0 +1,56 @@
+"""The asasql command line, run as a user runs it: as a subprocess of the installed console script."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from asasql_assets.cli.run import RunInProgress, exclusive_run
+from asasql_resources.warehouse import Home
+from tests.domain_factory import DomainSpec, write_domain
+
+ASASQL = str(Path(sys.executable).with_name("asasql"))
+
+
+def _asasql(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **({"ASASQL_HOME": str(home)} if home else {})}
+    env.pop("DAGSTER_HOME", None)
+    return subprocess.run([ASASQL, *args], capture_output=True, text=True, env=env, timeout=600)
+
+
+def test_validate_ok_and_broken(tmp_path: Path) -> None:
+    ok = _asasql("validate", str(write_domain(tmp_path / "ok")))
+    assert ok.returncode == 0, ok.stderr
+    assert "3 tables" in ok.stdout
+    spec = DomainSpec()
+    spec.sheets["schema"][3][5] = '["a", "b"'
+    broken = _asasql("validate", str(write_domain(tmp_path / "broken", spec)))
+    assert broken.returncode == 2
+    assert "description_full.xlsx [schema] row 4, column possible_value" in broken.stderr
+
+
+def test_run_then_sql_prints_the_catalog(tmp_path: Path) -> None:
+    domain = write_domain(tmp_path / "shop")
+    home = tmp_path / "home"
+    run = _asasql("run", "--domain", str(domain), "--home", str(home), "--rounds", "0")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert "schema_catalog" in run.stdout
+    assert (home / "dagster" / "dagster.yaml").exists()
+    count = _asasql("sql", "select count(*) as n from schema_catalog", home=home)
+    assert count.returncode == 0, count.stderr
+    csv = _asasql("sql", "--format", "csv", "select table_name from schema_catalog order by 1 limit 1", home=home)
+    assert csv.stdout.splitlines() == ["table_name", "customers"]
+    bad = _asasql("sql", "select * from no_such_view", home=home)
+    assert bad.returncode == 1 and "no_such_view" in bad.stderr
+
+
+def test_a_second_run_on_the_same_home_is_refused(tmp_path: Path) -> None:
+    home = Home(tmp_path)
+    with exclusive_run(home):
+        with pytest.raises(RunInProgress, match=f"pid {os.getpid()}"):
+            with exclusive_run(home):
+                pass
+    with exclusive_run(home):
+        pass
