@@ -1,16 +1,39 @@
-"""The resources of a run, with their settings taken from the environment where set."""
+"""The resources of a run; each environment variable that is set becomes a dg.EnvVar-backed setting."""
 
 import os
 
+import dagster as dg
+
 from asasql_resources.domain.resource import DomainResource
+from asasql_resources.models.chat import ChatModel
+from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.reward import RewardModel
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 
 
+def setting(name: str, default: str | None = None) -> str | dg.EnvVar | None:
+    """dg.EnvVar(name) when the variable is set (the UI then shows where the value comes from), else the default."""
+    return dg.EnvVar(name) if name in os.environ else default
+
+
 def build_resources() -> dict[str, object]:
-    """Resource instances keyed as the assets ask for them; env vars give the defaults shown in the UI."""
+    """Resource instances keyed as the assets ask for them."""
+    home = setting("ASASQL_HOME")
     return {
-        "io_manager": WarehouseIOManager(home=os.environ.get("ASASQL_HOME")),
-        "domain": DomainResource(path=os.environ.get("ASASQL_DOMAIN", "project_data")),
+        "io_manager": WarehouseIOManager(home=home),
+        "domain": DomainResource(path=setting("ASASQL_DOMAIN", "project_data")),
         "sandbox": SqlSandbox(),
+        "chat": ChatModel(
+            backend=setting("ASASQL_CHAT_BACKEND", "transformers"),
+            model=setting("ASASQL_CHAT_MODEL", ""),
+            base_url=setting("ASASQL_CHAT_BASE_URL", ""),
+            api_key=setting("ASASQL_CHAT_API_KEY", ""),
+            home=home,
+        ),
+        "embedder": Embedder(
+            model=setting("ASASQL_EMBED_MODEL", ""),
+            query_instruction=setting("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
+        ),
+        "reward_model": RewardModel(base=setting("ASASQL_REWARD_BASE", "")),
     }

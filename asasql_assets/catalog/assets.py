@@ -1,6 +1,7 @@
 """The schema_catalog assets: columns, concepts and labeled samples of the domain."""
 
 import dagster as dg
+from asasql_assets.failures import user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_resources.domain.resource import DomainResource
 
@@ -30,7 +31,8 @@ def _out(description: str) -> dg.AssetOut:
 )
 def schema_catalog(context: dg.AssetExecutionContext, domain: DomainResource):
     """Validate the domain folder and publish whichever of its catalog, concepts and samples are selected."""
-    loaded = domain.load()
+    with user_errors():
+        loaded = domain.load()
     for issue in loaded.warnings:
         context.log.warning(str(issue))
     catalog, samples = loaded.catalog, loaded.samples

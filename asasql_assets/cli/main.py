@@ -5,7 +5,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from asasql_assets.cli import inspect, run
+from asasql_assets.cli import inspect, run, serve
 
 ANNOTATORS = ("reference", "workbook", "judge")
 
@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     main_job.add_argument("--annotator", choices=ANNOTATORS, default="reference")
     main_job.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
     main_job.set_defaults(handler=lambda a: run.run(a.domain, a.rounds, a.annotator, a.home))
+    served = commands.add_parser("serve", help="serve a local chat model over an OpenAI-compatible API")
+    served.add_argument("--model", default="", help="a local HF folder or .gguf file (default: the bundled SmolLM2)")
+    served.add_argument("--host", default="127.0.0.1")
+    served.add_argument("--port", type=int, default=8000)
+    served.add_argument("--batch-size", type=int, default=16, help="sequences per batched generate call")
+    served.set_defaults(handler=lambda a: serve.serve_model(a.model, a.host, a.port, a.batch_size))
     return parser
 
 

@@ -1,0 +1,1 @@
+"""Models as resources: chat (local or OpenAI-compatible), embedder, and the reward-model base."""

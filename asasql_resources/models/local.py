@@ -1,0 +1,191 @@
+"""The transformers backend: a local Hugging Face folder or GGUF file, batched generation."""
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from asasql_resources.models.decode import decode, eos_ids
+from asasql_resources.models.gguf_cache import loadable
+from asasql_resources.models.locate import ModelLocation, ModelNotFound
+from asasql_resources.models.prompts import ChatPrompt
+from asasql_resources.models.sampling import Sampling
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+PROBE_MAX_PARAMETERS = 2_000_000_000
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class GenerationStats:
+    """What a backend has done in this process: for counters, progress and benchmarks."""
+
+    model_calls: int = 0
+    prompts: int = 0
+    completions: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    truncated_prompts: int = 0
+
+
+@dataclass
+class LoadedModel:
+    """A tokenizer and causal LM ready to generate, with the dtype that was chosen."""
+
+    tokenizer: PreTrainedTokenizerBase
+    model: PreTrainedModel
+    dtype: torch.dtype
+
+
+_LOADED: dict[tuple[str, str, str], LoadedModel] = {}
+
+
+def _time_forward(model: PreTrainedModel, batch: dict[str, torch.Tensor]) -> float:
+    """Seconds for one forward pass (after a warm-up pass)."""
+    with torch.inference_mode():
+        model(**batch)
+        start = time.perf_counter()
+        model(**batch)
+    return time.perf_counter() - start
+
+
+def cpu_has_bf16() -> bool:
+    """Whether the CPU computes bf16 natively (AVX512-BF16, AMX, or Arm BF16); without it bf16 is ~10x slower."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def choose_dtype(model: PreTrainedModel, setting: str, device: str) -> torch.dtype:
+    """fp32 or bf16: bf16 on a GPU; on a CPU with native bf16 the faster of the two, measured; else fp32."""
+    if setting != "auto":
+        return DTYPES[setting]
+    if device.startswith("cuda"):
+        return torch.bfloat16
+    if model.num_parameters() > PROBE_MAX_PARAMETERS or not cpu_has_bf16():
+        return torch.float32
+    batch = {"input_ids": torch.randint(0, model.config.vocab_size, (8, 64))}
+    fp32 = _time_forward(model, batch)
+    bf16 = _time_forward(copy.deepcopy(model).to(torch.bfloat16), batch)
+    return torch.bfloat16 if bf16 < 0.9 * fp32 else torch.float32
+
+
+def load_causal_lm(location: ModelLocation, dtype: str = "auto", device: str = "cpu") -> LoadedModel:
+    """Load a causal LM once per process (a GGUF through its converted safetensors folder)."""
+    if dtype != "auto" and dtype not in DTYPES:
+        raise ValueError(f"dtype={dtype!r}: choose auto, {', '.join(DTYPES)}")
+    key = (location.identity, dtype, device)
+    if key not in _LOADED:
+        folder = loadable(location).folder
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).to(device)
+        chosen = choose_dtype(model, dtype, device)
+        _LOADED[key] = LoadedModel(tokenizer, model.to(chosen).eval(), chosen)
+    return _LOADED[key]
+
+
+class LocalChatBackend:
+    """Generates with a local model: length-sorted batches, left padding, finished rows dropped, inference mode."""
+
+    def __init__(
+        self,
+        location: ModelLocation,
+        *,
+        dtype: str = "auto",
+        device: str = "cpu",
+        batch_size: int = 32,
+        setting: str = "ASASQL_CHAT_MODEL",
+    ):
+        """Remember the settings; the model loads on first use. `setting` names the model in load errors."""
+        self.location = location
+        self.setting = setting
+        self.dtype = dtype
+        self.device = device
+        self.batch_size = batch_size
+        self.stats = GenerationStats()
+
+    @property
+    def identity(self) -> str:
+        """The model identity for cache keys."""
+        return self.location.identity
+
+    def loaded(self) -> LoadedModel:
+        """The process-wide loaded model; a model that cannot be read is a ModelNotFound naming the setting."""
+        try:
+            return load_causal_lm(self.location, self.dtype, self.device)
+        except Exception as error:  # noqa: BLE001 - any failure to read the model is reported the same way
+            raise ModelNotFound(
+                f"{self.setting}={self.location.identity!r}: cannot load the model ({type(error).__name__}: {error})"
+            ) from None
+
+    def render(self, prompt: ChatPrompt) -> str:
+        """A prompt as text, through the model's chat template."""
+        return self.loaded().tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+
+    def generate(
+        self, prompts: Sequence[ChatPrompt], sampling: Sampling, progress: Progress | None = None
+    ) -> list[list[str]]:
+        """n completions per prompt, in input order."""
+        loaded = self.loaded()
+        texts = [self.render(p) for p in prompts]
+        encoded = [loaded.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        limit = self._prompt_limit(loaded, sampling)
+        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
+        per_batch = max(1, self.batch_size // sampling.n)
+        results: list[list[str]] = [[] for _ in prompts]
+        for start in range(0, len(order), per_batch):
+            indices = order[start : start + per_batch]
+            batch = [self._truncate(encoded[i], limit) for i in indices]
+            for i, completions in zip(indices, self._generate_batch(loaded, batch, sampling, start)):
+                results[i] = completions
+            if progress is not None:
+                progress(min(start + per_batch, len(order)), len(order))
+        return results
+
+    def _prompt_limit(self, loaded: LoadedModel, sampling: Sampling) -> int:
+        """The most prompt tokens that leave room for max_new_tokens in the model's context."""
+        context = getattr(loaded.model.config, "max_position_embeddings", None) or 2048
+        return max(1, context - sampling.max_new_tokens)
+
+    def _truncate(self, ids: list[int], limit: int) -> list[int]:
+        """Keep the end of an over-long prompt (where the question and the answer cue are); count it."""
+        if len(ids) <= limit:
+            return ids
+        self.stats.truncated_prompts += 1
+        return ids[-limit:]
+
+    def _generate_batch(
+        self, loaded: LoadedModel, batch: list[list[int]], sampling: Sampling, offset: int
+    ) -> list[list[str]]:
+        """One decode of a left-padded batch, each prompt repeated n times."""
+        tokenizer, model = loaded.tokenizer, loaded.model
+        padded = tokenizer.pad({"input_ids": batch}, padding=True, return_tensors="pt").to(self.device)
+        generator = None
+        if not sampling.greedy:
+            generator = torch.Generator(device=self.device).manual_seed((sampling.seed or 0) + offset)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            new = decode(
+                model,
+                padded["input_ids"].repeat_interleave(sampling.n, dim=0),
+                padded["attention_mask"].repeat_interleave(sampling.n, dim=0),
+                sampling,
+                eos_ids(model, tokenizer.eos_token_id),
+                generator,
+            )
+        self.stats.seconds += time.perf_counter() - start
+        self.stats.model_calls += 1
+        self.stats.prompts += len(batch)
+        self.stats.completions += len(new)
+        self.stats.new_tokens += sum(len(ids) for ids in new)
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+        return [texts[i * sampling.n : (i + 1) * sampling.n] for i in range(len(batch))]

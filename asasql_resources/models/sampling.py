@@ -1,0 +1,30 @@
+"""Sampling settings shared by every chat backend."""
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How to sample: n completions per prompt; temperature 0 means greedy."""
+
+    n: int = 1
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int | None = 0
+
+    def __post_init__(self) -> None:
+        """Reject settings no backend can honour."""
+        if self.n < 1 or self.max_new_tokens < 1:
+            raise ValueError(f"n and max_new_tokens must be >= 1, got n={self.n}, max_new_tokens={self.max_new_tokens}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f"need temperature >= 0 and 0 < top_p <= 1, got {self.temperature}, {self.top_p}")
+
+    @property
+    def greedy(self) -> bool:
+        """Whether decoding is deterministic without a seed."""
+        return self.temperature == 0
+
+    def as_dict(self) -> dict[str, object]:
+        """The settings as a plain mapping."""
+        return asdict(self)

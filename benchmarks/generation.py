@@ -1,0 +1,115 @@
+"""Generation throughput on 32 NL2SQL prompts: naive sequential fp32 vs the batched backend (vs llama.cpp).
+
+Run: .venv/bin/python benchmarks/generation.py [--prompts 32] [--max-new-tokens 64] [--batch-size 32]
+All figures come from one process on the same prompts; tokens are the generated tokens, up to EOS.
+"""
+
+import argparse
+import importlib.util
+import json
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+from asasql_resources.domain import load_domain
+from asasql_resources.models.local import LocalChatBackend, load_causal_lm
+from asasql_resources.models.locate import bundled_chat_model
+from asasql_resources.models.prompts import ChatPrompt
+from asasql_resources.models.sampling import Sampling
+
+DOMAIN = Path(__file__).resolve().parents[1] / "project_data"
+SYSTEM = "You translate questions into one DuckDB SQL query. Answer with SQL only."
+
+
+def benchmark_prompts(count: int) -> list[ChatPrompt]:
+    """Schema, then question, then the SQL cue: built from the demo domain's test questions."""
+    domain = load_domain(DOMAIN)
+    columns = domain.catalog.group_by("table_name", maintain_order=True).agg("column_name")
+    schema = {t: f"{t}({', '.join(c)})" for t, c in columns.iter_rows()}
+    questions = domain.test_set["question"].to_list()[:count]
+    sqls = domain.test_set["sql"].to_list()[:count]
+    prompts = []
+    for question, sql in zip(questions, sqls):
+        tables = [t for t in schema if t in sql]
+        context = "\n".join(schema[t] for t in tables)
+        prompts.append(ChatPrompt(system=SYSTEM, user=f"Schema:\n{context}\n\nQuestion: {question}\nSQL:"))
+    return prompts
+
+
+def naive_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> tuple[float, int, float]:
+    """Plain `model.generate` one prompt at a time, fp32, no batching."""
+    loaded = load_causal_lm(bundled_chat_model(), "float32")
+    tokenizer, model = loaded.tokenizer, loaded.model
+    tokens, start = 0, time.perf_counter()
+    for prompt in prompts:
+        ids = tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, return_tensors="pt")
+        ids = ids["input_ids"] if not isinstance(ids, torch.Tensor) else ids
+        with torch.no_grad():
+            out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        tokens += int(out.shape[1] - ids.shape[1])
+    seconds = time.perf_counter() - start
+    return tokens / seconds, tokens, seconds
+
+
+def batched_tokens_per_second(
+    prompts: list[ChatPrompt], max_new_tokens: int, batch_size: int, dtype: str
+) -> tuple[float, int, float, str]:
+    """The LocalChatBackend: length-sorted, left-padded batches in inference mode."""
+    backend = LocalChatBackend(bundled_chat_model(), dtype=dtype, batch_size=batch_size)
+    backend.generate(prompts[:2], Sampling(max_new_tokens=4))
+    backend.stats.new_tokens, backend.stats.seconds = 0, 0.0
+    start = time.perf_counter()
+    backend.generate(prompts, Sampling(max_new_tokens=max_new_tokens))
+    seconds = time.perf_counter() - start
+    return backend.stats.new_tokens / seconds, backend.stats.new_tokens, seconds, str(backend.loaded().dtype)
+
+
+def llamacpp_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> tuple[float, int, float] | None:
+    """llama.cpp single-stream on the same GGUF, 2 threads, when llama-cpp-python is installed."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return None
+    from llama_cpp import Llama
+
+    location = bundled_chat_model()
+    llm = Llama(model_path=str(location.folder / location.gguf_file), n_ctx=2048, n_threads=2, verbose=False)
+    tokens, start = 0, time.perf_counter()
+    for prompt in prompts:
+        reply = llm.create_chat_completion(messages=prompt.messages(), max_tokens=max_new_tokens, temperature=0.0)
+        tokens += reply["usage"]["completion_tokens"]
+    seconds = time.perf_counter() - start
+    return tokens / seconds, tokens, seconds
+
+
+def main() -> None:
+    """Print each engine's tokens/s, the batched/naive ratio, and peak RSS."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dtype", default="auto")
+    args = parser.parse_args()
+    prompts = benchmark_prompts(args.prompts)
+    print(f"{len(prompts)} prompts, max_new_tokens={args.max_new_tokens}, torch threads={torch.get_num_threads()}")
+    naive = naive_tokens_per_second(prompts, args.max_new_tokens)
+    print(f"naive sequential fp32:  {naive[0]:7.1f} tok/s  ({naive[1]} tokens in {naive[2]:.1f} s)")
+    batched = batched_tokens_per_second(prompts, args.max_new_tokens, args.batch_size, args.dtype)
+    print(
+        f"batched (batch {args.batch_size}, {batched[3]}): {batched[0]:7.1f} tok/s  "
+        f"({batched[1]} tokens in {batched[2]:.1f} s)"
+    )
+    print(f"ratio batched/naive:    {batched[0] / naive[0]:7.1f}x")
+    llamacpp = llamacpp_tokens_per_second(prompts, args.max_new_tokens)
+    if llamacpp is None:
+        print("llama.cpp single-stream: not installed (pip install llama-cpp-python to compare)")
+    else:
+        print(f"llama.cpp single-stream: {llamacpp[0]:6.1f} tok/s  ({llamacpp[1]} tokens in {llamacpp[2]:.1f} s)")
+        print(f"ratio batched/llama.cpp: {batched[0] / llamacpp[0]:6.2f}x")
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak RSS:               {peak_mib:7.0f} MiB")
+    print(json.dumps({"naive_tok_s": naive[0], "batched_tok_s": batched[0], "llamacpp_tok_s": llamacpp and llamacpp[0]}))
+
+
+if __name__ == "__main__":
+    main()
