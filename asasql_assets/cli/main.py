@@ -1,13 +1,19 @@
 """Argument parsing and dispatch of the asasql commands."""
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
-from asasql_assets.cli import inspect, run, serve
 
 ANNOTATORS = ("reference", "workbook", "judge")
+
+
+def _command(name: str) -> ModuleType:
+    """A command's module, imported only when it runs (so `asasql validate` does not load torch)."""
+    return importlib.import_module(f"asasql_assets.cli.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,27 +23,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a domain folder (exit 2 on errors)")
     validate.add_argument("domain", type=Path)
-    validate.set_defaults(handler=lambda a: inspect.validate(a.domain))
+    validate.set_defaults(handler=lambda a: _command("inspect").validate(a.domain))
 
     sql = commands.add_parser("sql", help="run a read-only query on the warehouse")
     sql.add_argument("query")
     sql.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
     sql.add_argument("--format", choices=("table", "csv", "json"), default="table")
     sql.add_argument("--max-rows", type=int, default=40, help="rows shown in table format")
-    sql.set_defaults(handler=lambda a: inspect.sql(a.query, a.home, a.format, a.max_rows))
+    sql.set_defaults(handler=lambda a: _command("inspect").sql(a.query, a.home, a.format, a.max_rows))
 
     main_job = commands.add_parser("run", help="materialize the pipeline through Dagster")
     main_job.add_argument("--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)")
     main_job.add_argument("--rounds", type=int, default=2, help="active-learning rounds")
     main_job.add_argument("--annotator", choices=ANNOTATORS, default="reference")
     main_job.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
-    main_job.set_defaults(handler=lambda a: run.run(a.domain, a.rounds, a.annotator, a.home))
+    main_job.set_defaults(handler=lambda a: _command("run").run(a.domain, a.rounds, a.annotator, a.home))
     served = commands.add_parser("serve", help="serve a local chat model over an OpenAI-compatible API")
     served.add_argument("--model", default="", help="a local HF folder or .gguf file (default: the bundled SmolLM2)")
     served.add_argument("--host", default="127.0.0.1")
     served.add_argument("--port", type=int, default=8000)
     served.add_argument("--batch-size", type=int, default=16, help="sequences per batched generate call")
-    served.set_defaults(handler=lambda a: serve.serve_model(a.model, a.host, a.port, a.batch_size))
+    served.set_defaults(handler=lambda a: _command("serve").serve_model(a.model, a.host, a.port, a.batch_size))
     return parser
 
 

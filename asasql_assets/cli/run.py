@@ -71,7 +71,8 @@ def print_summary(home: Home, run_id: str) -> None:
         con.close()
     print(f"\nrun {run_id} materialized {len(rows)} asset(s):")
     for asset, partition, count in rows:
-        print(f"  {asset}{f'[{partition}]' if partition else '':<12} {count:>8} rows")
+        label = f"{asset}[{partition}]" if partition else asset
+        print(f"  {label:<36} {count:>8} rows")
     print(f"\nwarehouse: {home.warehouse}")
     print('next: make ui  |  asasql sql "select * from _materializations"')
 
