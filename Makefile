@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 HOME_DIR ?= .asasql
 DOMAIN ?= project_data
 ROUNDS ?= 2
+# Models are local paths: never reach for a hub.
+export HF_HUB_OFFLINE := 1
 
 .PHONY: demo test ui venv domain clean
 

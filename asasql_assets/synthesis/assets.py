@@ -1,0 +1,168 @@
+"""Stage 1 assets: forward_queries, nl2sql_candidates and extracted_columns."""
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from asasql_assets.failures import user_errors
+from asasql_assets.outputs import markdown_sample, table_output
+from asasql_assets.synthesis.extraction import extract_columns
+from asasql_assets.synthesis.steps import synthesize_candidates, synthesize_questions
+from asasql_resources.domain.resource import DomainResource
+from asasql_resources.models.chat import ChatModel
+from asasql_resources.models.embedder import Embedder
+from asasql_resources.sandbox import SqlSandbox
+
+GROUP = "stage1_synthesis"
+KINDS = {"polars", "parquet", "duckdb"}
+
+
+class ForwardQueriesConfig(dg.Config):
+    """Settings of question synthesis."""
+
+    prompts_per_table: int = Field(default=3, ge=1, description="Prompts per table; strategies cycle across them.")
+    questions_per_prompt: int = Field(default=4, ge=1, description="Questions each prompt asks for.")
+    temperature: float = Field(default=0.8, ge=0, description="Sampling temperature of the chat model.")
+    max_new_tokens: int = Field(default=160, ge=16, description="Tokens per answer.")
+    dedup_threshold: float = Field(default=0.92, gt=0, le=1.0, description="Cosine similarity at which a question is a near-duplicate.")
+    seed: int = Field(default=0, description="Seed of column selection and sampling.")
+
+
+class CandidatesConfig(dg.Config):
+    """Settings of SQL candidate generation."""
+
+    k: int = Field(default=3, ge=1, description="SQL candidates per question.")
+    temperature: float = Field(default=0.7, ge=0, description="Sampling temperature of the chat model.")
+    max_new_tokens: int = Field(default=128, ge=16, description="Tokens per SQL answer.")
+    seed: int = Field(default=0, description="Seed of column selection and sampling.")
+
+
+def _progress(context: dg.AssetExecutionContext, step: str):
+    """A callback that logs generation progress to the Dagster log (and so to the terminal)."""
+    return lambda done, total: context.log.info(f"{step}: {done}/{total} prompts")
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds=KINDS,
+    description="One row per synthesized natural-language question about one table, after deduplication.",
+)
+def forward_queries(
+    context: dg.AssetExecutionContext,
+    config: ForwardQueriesConfig,
+    schema_catalog: pl.DataFrame,
+    schema_catalog__concepts: pl.DataFrame,
+    schema_catalog__samples: pl.DataFrame,
+    domain: DomainResource,
+    chat: ChatModel,
+    embedder: Embedder,
+) -> dg.Output[pl.DataFrame]:
+    """The chat model writes questions per table from its description, concepts and sampled columns."""
+    with user_errors():
+        loaded = domain.load()
+        before = chat.client().stats.model_calls
+        questions, counts = synthesize_questions(
+            schema_catalog,
+            schema_catalog__concepts,
+            schema_catalog__samples,
+            loaded.test_set["question"].to_list() if loaded.test_set is not None else [],
+            chat,
+            embedder,
+            prompts_per_table=config.prompts_per_table,
+            questions_per_prompt=config.questions_per_prompt,
+            temperature=config.temperature,
+            max_new_tokens=config.max_new_tokens,
+            dedup_threshold=config.dedup_threshold,
+            seed=config.seed,
+            language=loaded.config.language,
+            progress=_progress(context, "forward_queries"),
+        )
+    per_table = questions.group_by("table_name").len().sort("table_name")
+    return table_output(
+        questions,
+        {
+            **counts,
+            "model_calls": chat.client().stats.model_calls - before,
+            "per_table": dg.MetadataValue.md(markdown_sample(per_table, rows=per_table.height)),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds=KINDS,
+    description="One row per SQL candidate: k per question, each from its own column selection and sample.",
+)
+def nl2sql_candidates(
+    context: dg.AssetExecutionContext,
+    config: CandidatesConfig,
+    forward_queries: pl.DataFrame,
+    schema_catalog: pl.DataFrame,
+    domain: DomainResource,
+    chat: ChatModel,
+) -> dg.Output[pl.DataFrame]:
+    """The chat model writes k SQL candidates per question."""
+    with user_errors():
+        dialect = domain.load().config.sql_dialect
+        before = chat.client().stats.model_calls
+        candidates, counts = synthesize_candidates(
+            forward_queries,
+            schema_catalog,
+            chat,
+            k=config.k,
+            temperature=config.temperature,
+            max_new_tokens=config.max_new_tokens,
+            seed=config.seed,
+            dialect=dialect,
+            progress=_progress(context, "nl2sql_candidates"),
+        )
+    by_strategy = candidates.group_by("strategy").agg(pl.len(), pl.col("sql").is_not_null().sum().alias("with_sql"))
+    return table_output(
+        candidates,
+        {
+            **counts,
+            "model_calls": chat.client().stats.model_calls - before,
+            "by_strategy": dg.MetadataValue.md(markdown_sample(by_strategy.sort("strategy"), rows=by_strategy.height)),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds=KINDS,
+    description="One row per SQL candidate with the tables and columns it uses, checked against the catalog, "
+    "and its execution in the sandbox.",
+)
+def extracted_columns(
+    context: dg.AssetExecutionContext,
+    nl2sql_candidates: pl.DataFrame,
+    schema_catalog: pl.DataFrame,
+    domain: DomainResource,
+    sandbox: SqlSandbox,
+) -> dg.Output[pl.DataFrame]:
+    """sqlglot finds tables and columns, the catalog checks them, and the sandbox runs each SQL."""
+    with user_errors():
+        loaded = domain.load()
+    with sandbox.session(loaded.database_path, schema_catalog) as session:
+        checked = extract_columns(
+            nl2sql_candidates,
+            schema_catalog,
+            loaded.config.sql_dialect,
+            session,
+            progress=lambda done, total: context.log.info(f"extracted_columns: {done}/{total} candidates"),
+        )
+    total = max(checked.height, 1)
+    drops = checked.group_by("drop_reason").len().sort("len", descending=True)
+    return table_output(
+        checked,
+        {
+            "candidates": checked.height,
+            "parse_rate": round(checked["parse_ok"].sum() / total, 4),
+            "exec_rate": round(checked["exec_ok"].sum() / total, 4),
+            "empty_results": int((checked["exec_ok"] & checked["empty_result"]).sum()),
+            "drop_reasons": dg.MetadataValue.md(markdown_sample(drops.fill_null("kept"), rows=drops.height)),
+        },
+    )

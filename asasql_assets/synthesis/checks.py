@@ -1,0 +1,56 @@
+"""Asset checks on Stage 1: non-empty outputs, lineage of candidates, execution rate, no test-set leak."""
+
+import dagster as dg
+import polars as pl
+
+from asasql_assets.synthesis.questions import normalise_question
+from asasql_resources.domain.resource import DomainResource
+
+
+@dg.asset_check(asset="forward_queries", description="At least one question survived parsing and deduplication.")
+def forward_queries_not_empty(forward_queries: pl.DataFrame) -> dg.AssetCheckResult:
+    """Fail when no question is left."""
+    return dg.AssetCheckResult(passed=forward_queries.height > 0, metadata={"questions": forward_queries.height})
+
+
+@dg.asset_check(asset="forward_queries", description="No question equals a held-out test-set question (normalised text).")
+def no_test_set_leak(forward_queries: pl.DataFrame, domain: DomainResource) -> dg.AssetCheckResult:
+    """Fail, naming the questions, when a test-set question leaked into the pool."""
+    test_set = domain.load().test_set
+    held_out = {normalise_question(q) for q in (test_set["question"].to_list() if test_set is not None else [])}
+    leaked = [q for q in forward_queries["question"].to_list() if normalise_question(q) in held_out]
+    return dg.AssetCheckResult(
+        passed=not leaked, metadata={"leaked": len(leaked), "examples": "; ".join(leaked[:5]) or "none"}
+    )
+
+
+@dg.asset_check(
+    asset="nl2sql_candidates",
+    additional_ins={"forward_queries": dg.AssetIn("forward_queries")},
+    description="Candidates exist and every one belongs to a question of forward_queries.",
+)
+def candidates_belong_to_questions(
+    nl2sql_candidates: pl.DataFrame, forward_queries: pl.DataFrame
+) -> dg.AssetCheckResult:
+    """Fail on an empty pool or on candidates whose question_id is unknown."""
+    orphans = nl2sql_candidates.join(forward_queries.select("question_id"), on="question_id", how="anti")
+    return dg.AssetCheckResult(
+        passed=nl2sql_candidates.height > 0 and orphans.is_empty(),
+        metadata={"candidates": nl2sql_candidates.height, "orphans": orphans.height},
+    )
+
+
+@dg.asset_check(asset="extracted_columns", description="Parse and execution rates; warns when nothing executes.")
+def execution_rate(extracted_columns: pl.DataFrame) -> dg.AssetCheckResult:
+    """Report the parse and exec rates; warn when no candidate executed."""
+    total = max(extracted_columns.height, 1)
+    executed = int(extracted_columns["exec_ok"].sum())
+    return dg.AssetCheckResult(
+        passed=executed > 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "parse_rate": round(int(extracted_columns["parse_ok"].sum()) / total, 4),
+            "exec_rate": round(executed / total, 4),
+            "executed": executed,
+        },
+    )
