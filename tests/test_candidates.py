@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import polars as pl
 import pytest
 
@@ -11,7 +13,9 @@ from asasql_assets.synthesis.candidates import (
     build_candidate_prompts,
     extract_sql,
     schema_context,
+    sql_examples,
 )
+from asasql_resources.domain import load_domain
 
 CATALOG_SCHEMA = {
     "table_name": pl.String(),
@@ -242,3 +246,12 @@ def test_extract_sql_in_a_dialect(text: str, dialect: str, expected: str) -> Non
 @pytest.mark.parametrize("text", [None, 42, b"SELECT 1"])
 def test_extract_sql_never_raises_on_non_text(text: object) -> None:
     assert extract_sql(text) is None  # type: ignore[arg-type]
+
+
+def test_sql_examples_prefer_the_same_table() -> None:
+    domain = load_domain(Path(__file__).resolve().parents[1] / "project_data")
+    examples = sql_examples(domain.samples, domain.catalog, "duckdb")
+    assert set(examples) == set(domain.catalog["table_name"].unique().to_list())
+    for user, sql in examples["hosts"]:
+        assert user.startswith("Table hosts:") and "FROM hosts" in sql
+    assert all(len(turns) == 2 for turns in examples.values())

@@ -367,3 +367,11 @@ def test_dedup_threshold_and_edge_cases() -> None:
     assert counts["near_duplicate"] == 0
     with pytest.raises(ValueError, match="aligned"):
         dedup_questions(frame, vectors[:1], 0.9, sample_questions=[], test_questions=[])
+
+
+def test_hash_numbering_is_stripped() -> None:
+    text = "#1: What was the average time to resolve critical alarms?\n#2. Which hosts are offline?"
+    assert parse_questions(text) == [
+        "What was the average time to resolve critical alarms?",
+        "Which hosts are offline?",
+    ]

@@ -100,16 +100,18 @@ def nl2sql_candidates(
     config: CandidatesConfig,
     forward_queries: pl.DataFrame,
     schema_catalog: pl.DataFrame,
+    schema_catalog__samples: pl.DataFrame,
     domain: DomainResource,
     chat: ChatModel,
 ) -> dg.Output[pl.DataFrame]:
-    """The chat model writes k SQL candidates per question."""
+    """The chat model writes k SQL candidates per question, after two labeled examples of the same table."""
     with user_errors():
         dialect = domain.load().config.sql_dialect
         before = chat.client().stats.model_calls
         candidates, counts = synthesize_candidates(
             forward_queries,
             schema_catalog,
+            schema_catalog__samples,
             chat,
             k=config.k,
             temperature=config.temperature,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
@@ -14,6 +14,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
 
+from asasql_assets.synthesis.extraction import analyse_sql
 from asasql_resources.models.prompts import ChatPrompt
 
 CONTEXT_STRATEGIES = ("involved_only", "involved_plus_random", "full_table")
@@ -51,6 +52,29 @@ def schema_context(catalog: pl.DataFrame, table_name: str, columns: Sequence[str
     return "\n".join(lines)
 
 
+def sql_request(context: str, question: str) -> str:
+    """The user message that asks for one SQL query: schema context, then the question."""
+    return f"{context}\n\nQuestion: {question}\nSQL:"
+
+
+def sql_examples(
+    samples: pl.DataFrame, catalog: pl.DataFrame, dialect: str, per_table: int = 2
+) -> dict[str, tuple[tuple[str, str], ...]]:
+    """Few-shot turns per table from the positive single-table samples (same table first, then any)."""
+    positive = samples.filter(pl.col("label") & ~pl.col("table_name").str.contains(",")).sort("sample_id")
+    turns: list[tuple[str, tuple[str, str]]] = []
+    for row in positive.iter_rows(named=True):
+        table = row["table_name"].strip()
+        used = [c.split(".")[-1] for c in analyse_sql(row["sql"], dialect, catalog).columns]
+        context = schema_context(catalog, table, used or catalog.filter(pl.col("table_name") == table)["column_name"])
+        turns.append((table, (sql_request(context, row["origin_query"]), row["sql"])))
+    chosen = {}
+    for table in catalog["table_name"].unique(maintain_order=True).to_list():
+        ranked = [t for name, t in turns if name == table] + [t for name, t in turns if name != table]
+        chosen[table] = tuple(ranked[:per_table])
+    return chosen
+
+
 def build_candidate_prompts(
     questions: pl.DataFrame,
     catalog: pl.DataFrame,
@@ -59,8 +83,12 @@ def build_candidate_prompts(
     seed: int,
     dialect: str,
     max_context_chars: int = 1800,
+    examples: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
 ) -> list[CandidatePrompt]:
-    """k prompts per question; prompt i uses strategy i (cycling) and a column choice seeded by (seed, question, i)."""
+    """k prompts per question; prompt i uses strategy i (cycling) and a column choice seeded by (seed, question, i).
+
+    `examples` holds few-shot (user, SQL) turns per table, shown before the question.
+    """
     system = f"You translate questions into one {_dialect_name(dialect)} SQL query. Answer with the SQL only."
     table_columns = {
         table: frame["column_name"].to_list()
@@ -84,7 +112,9 @@ def build_candidate_prompts(
                     table_name=table,
                     strategy=strategy,
                     columns=tuple(columns),
-                    prompt=ChatPrompt(user=f"{context}\n\nQuestion: {question}\nSQL:", system=system),
+                    prompt=ChatPrompt(
+                        user=sql_request(context, question), system=system, examples=(examples or {}).get(table, ())
+                    ),
                     context_truncated=truncated,
                 )
             )

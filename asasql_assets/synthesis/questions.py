@@ -69,7 +69,7 @@ _INLINE_ITEM = re.compile(r"(?<=[?？])\s*(?=(?:\d{1,2}[.)、]|\(\d{1,2}\)|Q\d{1
 _BULLET = re.compile(r"^[-*•·–]\s+")
 _NUMBERING = re.compile(
     r"^(?:[(（]\d{1,3}[)）]|\d{1,3}\s*[.)、:：．）](?!\d)|\d{1,3}\s+[-–]\s"
-    r"|(?:Q|Question|问题)\s*\d{0,3}\s*[:.)：]|第\s*\d{1,3}\s*个?\s*[:：])\s*",
+    r"|#\s*\d{1,3}\s*[:.)：]|(?:Q|Question|问题)\s*\d{0,3}\s*[:.)：]|第\s*\d{1,3}\s*个?\s*[:：])\s*",
     re.IGNORECASE,
 )
 _HEADING = re.compile(r"^#+\s*")

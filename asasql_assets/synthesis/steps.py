@@ -5,7 +5,7 @@ from collections.abc import Callable, Iterable
 
 import polars as pl
 
-from asasql_assets.synthesis.candidates import build_candidate_prompts, extract_sql
+from asasql_assets.synthesis.candidates import build_candidate_prompts, extract_sql, sql_examples
 from asasql_assets.synthesis.questions import (
     build_question_prompts,
     dedup_questions,
@@ -110,6 +110,7 @@ def _next(counter: Counter[str], key: str) -> int:
 def synthesize_candidates(
     questions: pl.DataFrame,
     catalog: pl.DataFrame,
+    samples: pl.DataFrame,
     chat: ChatModel,
     *,
     k: int,
@@ -120,7 +121,8 @@ def synthesize_candidates(
     progress: Progress | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """k SQL candidates per question, each from its own column selection and sample; with counts."""
-    prompts = build_candidate_prompts(questions, catalog, k=k, seed=seed, dialect=dialect)
+    examples = sql_examples(samples, catalog, dialect)
+    prompts = build_candidate_prompts(questions, catalog, k=k, seed=seed, dialect=dialect, examples=examples)
     answers = chat.generate(
         [p.prompt for p in prompts], temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, progress=progress
     )
