@@ -7,7 +7,7 @@ from pydantic import Field
 from asasql_assets.failures import user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.synthesis.extraction import extract_columns
-from asasql_assets.synthesis.steps import synthesize_candidates, synthesize_questions
+from asasql_assets.synthesis.steps import Progress, synthesize_candidates, synthesize_questions
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
@@ -33,11 +33,11 @@ class CandidatesConfig(dg.Config):
 
     k: int = Field(default=3, ge=1, description="SQL candidates per question.")
     temperature: float = Field(default=0.7, ge=0, description="Sampling temperature of the chat model.")
-    max_new_tokens: int = Field(default=128, ge=16, description="Tokens per SQL answer.")
+    max_new_tokens: int = Field(default=96, ge=16, description="Tokens per SQL answer.")
     seed: int = Field(default=0, description="Seed of column selection and sampling.")
 
 
-def _progress(context: dg.AssetExecutionContext, step: str):
+def _progress(context: dg.AssetExecutionContext, step: str) -> Progress:
     """A callback that logs generation progress to the Dagster log (and so to the terminal)."""
     return lambda done, total: context.log.info(f"{step}: {done}/{total} prompts")
 

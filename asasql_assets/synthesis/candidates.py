@@ -82,7 +82,7 @@ def build_candidate_prompts(
     k: int,
     seed: int,
     dialect: str,
-    max_context_chars: int = 1800,
+    max_context_chars: int = 1000,
     examples: Mapping[str, tuple[tuple[str, str], ...]] | None = None,
 ) -> list[CandidatePrompt]:
     """k prompts per question; prompt i uses strategy i (cycling) and a column choice seeded by (seed, question, i).
