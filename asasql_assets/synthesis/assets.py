@@ -20,7 +20,7 @@ KINDS = {"polars", "parquet", "duckdb"}
 class ForwardQueriesConfig(dg.Config):
     """Settings of question synthesis."""
 
-    prompts_per_table: int = Field(default=3, ge=1, description="Prompts per table; strategies cycle across them.")
+    prompts_per_table: int = Field(default=2, ge=1, description="Prompts per table; strategies cycle across them.")
     questions_per_prompt: int = Field(default=4, ge=1, description="Questions each prompt asks for.")
     temperature: float = Field(default=0.8, ge=0, description="Sampling temperature of the chat model.")
     max_new_tokens: int = Field(default=160, ge=16, description="Tokens per answer.")
