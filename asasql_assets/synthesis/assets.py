@@ -7,10 +7,11 @@ from pydantic import Field
 from asasql_assets.failures import user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.synthesis.extraction import extract_columns
-from asasql_assets.synthesis.steps import Progress, synthesize_candidates, synthesize_questions
+from asasql_assets.synthesis.steps import synthesize_candidates, synthesize_questions
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.sampling import Progress
 from asasql_resources.sandbox import SqlSandbox
 
 GROUP = "stage1_synthesis"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import Scope, traverse_scope
 from sqlglot.schema import MappingSchema
 
+from asasql_resources.models.sampling import Progress
 from asasql_resources.sandbox import ExecResult, SandboxSession
 
 DROP_REASONS = ("no_sql", "parse_error", "unknown_table", "unknown_column", "refused", "exec_error")
@@ -100,7 +101,7 @@ def extract_columns(
     catalog: pl.DataFrame,
     dialect: str,
     session: SandboxSession,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> pl.DataFrame:
     """One row per candidate: analysis, sandbox run (when it parses and its tables exist), seed fields, drop reason."""
     index = _index(catalog)

@@ -1,7 +1,7 @@
 """The three Stage 1 steps as plain functions: generate and clean questions, write SQL candidates, check them."""
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import polars as pl
 
@@ -15,8 +15,7 @@ from asasql_assets.synthesis.questions import (
 )
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
-
-Progress = Callable[[int, int], None]
+from asasql_resources.models.sampling import Progress
 
 QUESTION_SCHEMA = {
     "question_id": pl.String,

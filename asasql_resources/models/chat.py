@@ -7,11 +7,11 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from asasql_resources.models.cache import LlmCache, cache_key, cacheable
-from asasql_resources.models.local import GenerationStats, LocalChatBackend, Progress
+from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import resolve_model
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.remote import OpenAIChatBackend
-from asasql_resources.models.sampling import Sampling
+from asasql_resources.models.sampling import GenerationStats, Progress, Sampling
 from asasql_resources.warehouse.home import Home, resolve_home
 
 

@@ -2,7 +2,7 @@
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,23 +13,10 @@ from asasql_resources.models.decode import decode, eos_ids
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
-from asasql_resources.models.sampling import Sampling
+from asasql_resources.models.sampling import GenerationStats, Progress, Sampling
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 PROBE_MAX_PARAMETERS = 2_000_000_000
-Progress = Callable[[int, int], None]
-
-
-@dataclass
-class GenerationStats:
-    """What a backend has done in this process: for counters, progress and benchmarks."""
-
-    model_calls: int = 0
-    prompts: int = 0
-    completions: int = 0
-    new_tokens: int = 0
-    seconds: float = 0.0
-    truncated_prompts: int = 0
 
 
 @dataclass

@@ -6,9 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import openai
 
-from asasql_resources.models.local import GenerationStats, Progress
 from asasql_resources.models.prompts import ChatPrompt
-from asasql_resources.models.sampling import Sampling
+from asasql_resources.models.sampling import GenerationStats, Progress, Sampling
 
 
 class ChatBackendError(RuntimeError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreT
 
 from asasql_resources.models.adapters import check_adapter_base, load_manifest
 from asasql_resources.models.gguf_cache import loadable
+from asasql_resources.models.local import DTYPES
 from asasql_resources.models.locate import ModelLocation, bundled_embedder, resolve_model
+from asasql_resources.models.sampling import Progress
 
 BASE_SETTING = "ASASQL_REWARD_BASE"
 EMBEDDER_BASE = "embedder"
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 INIT_SEED = 0
 
 QUESTION_LABEL = "Question: "
@@ -153,7 +154,7 @@ class RewardModelHandle:
         self,
         pairs: Sequence[tuple[str, str, str]],
         batch_size: int = 16,
-        progress: Callable[[int, int], None] | None = None,
+        progress: Progress | None = None,
     ) -> np.ndarray:
         """P(correct) per (question, schema context, sql) pair, float32 in input order; progress(done, total)."""
         encoded = [self.encode(*pair) for pair in pairs]

@@ -1,6 +1,9 @@
-"""Sampling settings shared by every chat backend."""
+"""Sampling settings, progress callbacks and counters shared by every chat backend."""
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -28,3 +31,15 @@ class Sampling:
     def as_dict(self) -> dict[str, object]:
         """The settings as a plain mapping."""
         return asdict(self)
+
+
+@dataclass
+class GenerationStats:
+    """What a backend has done in this process: for counters, progress and benchmarks."""
+
+    model_calls: int = 0
+    prompts: int = 0
+    completions: int = 0
+    new_tokens: int = 0
+    seconds: float = 0.0
+    truncated_prompts: int = 0
