@@ -1,7 +1,10 @@
-"""The root of the asasql code location: every asset, check, job and resource."""
+"""The root of the asasql code location: every asset, check, job, sensor and resource."""
 
 import dagster as dg
 
+from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
+from asasql_assets.active.checks import reward_model_not_stale
+from asasql_assets.active.sensors import annotation_workbooks
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.catalog.checks import every_column_has_values, every_table_described
 from asasql_assets.resources import build_resources
@@ -13,12 +16,34 @@ from asasql_assets.synthesis.checks import (
     no_test_set_leak,
 )
 
-main_job = dg.define_asset_job(
-    "asasql_main", selection=dg.AssetSelection.all(), description="Every stage of ASASQL on the configured domain."
+SYNTHESIS = dg.AssetSelection.assets(schema_catalog, forward_queries, nl2sql_candidates, extracted_columns)
+ROUND = dg.AssetSelection.assets(reward_model, reward_scores, clusters, labeled_rounds)
+
+synthesis_job = dg.define_asset_job(
+    "asasql_main", selection=SYNTHESIS, description="Stage 1 of ASASQL on the configured domain: the candidate pool."
+)
+round_job = dg.define_asset_job(
+    "active_learning_round",
+    selection=ROUND,
+    description="One active-learning round (one al_round partition): train, score, select, label.",
+)
+reward_job = dg.define_asset_job(
+    "reward_model_only",
+    selection=dg.AssetSelection.assets(reward_model),
+    description="The reward model of one round alone: how a run of N rounds ends, with reward_model[round_N].",
 )
 
 defs = dg.Definitions(
-    assets=[schema_catalog, forward_queries, nl2sql_candidates, extracted_columns],
+    assets=[
+        schema_catalog,
+        forward_queries,
+        nl2sql_candidates,
+        extracted_columns,
+        reward_model,
+        reward_scores,
+        clusters,
+        labeled_rounds,
+    ],
     asset_checks=[
         every_table_described,
         every_column_has_values,
@@ -26,7 +51,9 @@ defs = dg.Definitions(
         no_test_set_leak,
         candidates_belong_to_questions,
         execution_rate,
+        reward_model_not_stale,
     ],
-    jobs=[main_job],
+    jobs=[synthesis_job, round_job, reward_job],
+    sensors=[annotation_workbooks],
     resources=build_resources(),
 )

@@ -4,6 +4,7 @@ import os
 
 import dagster as dg
 
+from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
@@ -35,5 +36,8 @@ def build_resources() -> dict[str, object]:
             model=setting("ASASQL_EMBED_MODEL", ""),
             query_instruction=setting("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
         ),
-        "reward_model": RewardModel(base=setting("ASASQL_REWARD_BASE", "")),
+        "reward_base": RewardModel(base=setting("ASASQL_REWARD_BASE", "")),
+        "annotator": Annotator(
+            kind=setting("ASASQL_ANNOTATOR", "reference"), annotator_id=setting("ASASQL_ANNOTATOR_ID", "")
+        ),
     }

@@ -37,7 +37,31 @@ def build_parser() -> argparse.ArgumentParser:
     main_job.add_argument("--rounds", type=int, default=2, help="active-learning rounds")
     main_job.add_argument("--annotator", choices=ANNOTATORS, default="reference")
     main_job.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
-    main_job.set_defaults(handler=lambda a: _command("run").run(a.domain, a.rounds, a.annotator, a.home))
+    main_job.add_argument(
+        "--target-accuracy", type=float, default=None, help="stop early once a round's reward model reaches it"
+    )
+    main_job.set_defaults(
+        handler=lambda a: _command("run").run(a.domain, a.rounds, a.annotator, a.home, a.target_accuracy)
+    )
+
+    round_cmd = commands.add_parser("round", help="active-learning rounds")
+    round_actions = round_cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    new = round_actions.add_parser("new", help="add the next round partition and print its key")
+    new.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
+    new.set_defaults(handler=lambda a: _command("rounds").new_round(a.home, None))
+
+    annotate = commands.add_parser("annotate", help="annotation workbooks of a round")
+    annotate_actions = annotate.add_subparsers(dest="action", required=True, metavar="ACTION")
+    export = annotate_actions.add_parser("export", help="write annotations/ROUND.xlsx from the round's selection")
+    export.add_argument("round", help="a round key such as round_0")
+    export.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
+    export.add_argument("--overwrite", action="store_true", help="replace a workbook that already has labels")
+    export.set_defaults(handler=lambda a: _command("rounds").export(a.round, a.home, a.overwrite))
+    imported = annotate_actions.add_parser("import", help="validate annotations/ROUND.xlsx and label the round from it")
+    imported.add_argument("round", help="a round key such as round_0")
+    imported.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
+    imported.add_argument("--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)")
+    imported.set_defaults(handler=lambda a: _command("rounds").import_labels(a.round, a.home, a.domain))
     served = commands.add_parser("serve", help="serve a local chat model over an OpenAI-compatible API")
     served.add_argument("--model", default="", help="a local HF folder or .gguf file (default: the bundled SmolLM2)")
     served.add_argument("--host", default="127.0.0.1")

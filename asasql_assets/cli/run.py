@@ -3,12 +3,14 @@
 import fcntl
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from asasql_assets.active.partitions import ROUNDS, round_key
+from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli.inspect import EXIT_INVALID, validate
-from asasql_resources.warehouse import Home, connect_readonly, resolve_home
+from asasql_resources.warehouse import Home, connect_readonly, read_frame, resolve_home
 
 DAGSTER_YAML = """\
 # Written by asasql. Runs are queued one at a time: the warehouse has a single writer.
@@ -47,10 +49,13 @@ def exclusive_run(home: Home) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def prepare_environment(home: Home, domain: Path) -> None:
-    """Point ASASQL_HOME, ASASQL_DOMAIN and (unless set) DAGSTER_HOME at this run's folders."""
+def prepare_environment(home: Home, domain: Path | None, annotator: str | None = None) -> None:
+    """Point ASASQL_HOME, ASASQL_DOMAIN, the annotator and (unless set) DAGSTER_HOME at this run's settings."""
     os.environ["ASASQL_HOME"] = str(home.root)
-    os.environ["ASASQL_DOMAIN"] = str(domain)
+    if domain is not None:
+        os.environ["ASASQL_DOMAIN"] = str(domain)
+    if annotator is not None:
+        os.environ["ASASQL_ANNOTATOR"] = annotator
     dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home.dagster)))
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
@@ -58,51 +63,127 @@ def prepare_environment(home: Home, domain: Path) -> None:
         config.write_text(DAGSTER_YAML)
 
 
-def print_summary(home: Home, run_id: str) -> None:
-    """Rows per asset written by this run, and where to look next."""
+def execute(job: str, partition: str | None = None, assets: Sequence[str] | None = None) -> str | None:
+    """Run one job (one partition, a subset of its assets) on the persistent instance; its run id, None on failure."""
+    import dagster as dg
+
+    from asasql_assets.definitions import defs
+
+    with dg.DagsterInstance.get() as instance:
+        if partition is not None and not instance.has_dynamic_partition(ROUNDS.name, partition):
+            instance.add_dynamic_partitions(ROUNDS.name, [partition])
+        label = f"{job}[{partition}]" if partition else job
+        print(f"\n== {label}" + (f": {', '.join(assets)}" if assets else ""), flush=True)
+        result = defs.resolve_job_def(job).execute_in_process(
+            instance=instance,
+            partition_key=partition,
+            asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
+            raise_on_error=False,
+        )
+    return result.run_id if result.success else None
+
+
+def execute_round_assets(partition: str, assets: Sequence[str]) -> bool:
+    """Materialize some assets of one round; True when the run succeeded."""
+    return execute("active_learning_round", partition, assets) is not None
+
+
+def _round_value(home: Home, asset: str, partition: str, column: str) -> object:
+    """One value of a round's one-row (or aggregated) asset, read from its Parquet file."""
+    frame = read_frame(home.asset_file(asset, partition))[0]
+    return frame[column].sum() if frame.height != 1 else frame[column][0]
+
+
+def active_learning(home: Home, rule: StopRule, annotator: str) -> tuple[list[str], str]:
+    """Rounds 0 … N-1, then reward_model[round_N], under the stopping rule; the run ids and why it stopped."""
+    runs = []
+    number = 0
+    while True:
+        key = round_key(number)
+        run_id = execute("reward_model_only", key)
+        if run_id is None:
+            return runs, f"{key}: reward_model failed"
+        runs.append(run_id)
+        reason = rule.after_model(number, _round_value(home, "reward_model", key, "val_accuracy"))
+        if reason:
+            return runs, reason
+        run_id = execute("active_learning_round", key, ["reward_scores", "clusters"])
+        if run_id is None:
+            return runs, f"{key}: scoring or selection failed"
+        runs.append(run_id)
+        reason = rule.after_selection(number, int(_round_value(home, "clusters", key, "selected")))
+        if reason:
+            return runs, reason
+        if annotator == "workbook" and not (home.annotations / f"{key}.xlsx").exists():
+            from asasql_assets.cli.rounds import export
+
+            export(key, home.root, overwrite=False)
+            return runs, f"{key}: waiting for labels in {home.annotations / (key + '.xlsx')}"
+        run_id = execute("active_learning_round", key, ["labeled_rounds"])
+        if run_id is None:
+            return runs, f"{key}: labeling failed"
+        runs.append(run_id)
+        number += 1
+
+
+def print_summary(home: Home, run_ids: Sequence[str]) -> None:
+    """Rows per asset written by these runs, reward accuracy per round, and where to look next."""
     con = connect_readonly(home)
     try:
+        placeholders = ", ".join("?" for _ in run_ids) or "NULL"
         rows = con.execute(
             "SELECT asset, coalesce(partition, '') AS partition, rows FROM _materializations "
-            "WHERE run_id = ? ORDER BY created_at",
-            [run_id],
+            f"WHERE run_id IN ({placeholders}) ORDER BY created_at",
+            list(run_ids),
         ).fetchall()
+        views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+        rounds = (
+            con.execute("SELECT round, n_train, val_accuracy, val_auc FROM reward_model ORDER BY round").fetchall()
+            if "reward_model" in views
+            else []
+        )
     finally:
         con.close()
-    print(f"\nrun {run_id} materialized {len(rows)} asset(s):")
+    print(f"\n{len(rows)} materialization(s):")
     for asset, partition, count in rows:
         label = f"{asset}[{partition}]" if partition else asset
         print(f"  {label:<36} {count:>8} rows")
+    if rounds:
+        print("\nreward model by round:")
+        for number, n_train, accuracy, auc in rounds:
+            auc_text = f"{auc:.3f}" if auc is not None else "n/a"
+            print(f"  round_{number:<4} trained on {n_train:>5}  val accuracy {accuracy:.3f}  val AUC {auc_text}")
     print(f"\nwarehouse: {home.warehouse}")
-    print('next: make ui  |  asasql sql "select * from _materializations"')
+    print('next: make ui  |  asasql sql "select * from reward_model"')
 
 
-def run(domain: Path | None, rounds: int, annotator: str, home_arg: Path | None) -> int:
-    """Validate the domain, then execute the asasql_main job in-process on the persistent instance."""
+def run(
+    domain: Path | None, rounds: int, annotator: str, home_arg: Path | None, target_accuracy: float | None = None
+) -> int:
+    """Validate the domain, then run Stage 1 and the active-learning rounds in-process on the persistent instance."""
     home = Home(resolve_home(home_arg))
     domain = (domain or Path(os.environ.get("ASASQL_DOMAIN", "project_data"))).resolve()
-    if rounds < 0:
-        print("error: --rounds must be 0 or more", file=sys.stderr)
+    try:
+        rule = StopRule(max_rounds=rounds, target_accuracy=target_accuracy)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID
     if validate(domain) != 0:
         return EXIT_INVALID
-    prepare_environment(home, domain)
+    prepare_environment(home, domain, annotator)
     try:
         with exclusive_run(home):
-            import dagster as dg
-
-            from asasql_assets.definitions import defs
-
-            print(f"rounds={rounds} annotator={annotator}: the active-learning stage is not in this build yet")
-            with dg.DagsterInstance.get() as instance:
-                result = defs.resolve_job_def("asasql_main").execute_in_process(
-                    instance=instance, raise_on_error=False
-                )
+            run_id = execute("asasql_main")
+            runs, reason = ([run_id], "") if run_id else ([], "Stage 1 failed")
+            if run_id:
+                more, reason = active_learning(home, rule, annotator)
+                runs += more
     except RunInProgress as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print_summary(home, result.run_id)
-    if not result.success:
+    print_summary(home, runs)
+    print(f"stopped: {reason}")
+    failed = reason.endswith("failed")
+    if failed:
         print("run failed: see the log above, or the run in `make ui`", file=sys.stderr)
-        return 1
-    return 0
+    return 1 if failed else 0

@@ -7,7 +7,8 @@ from pydantic import Field
 from asasql_assets.failures import user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.synthesis.extraction import extract_columns
-from asasql_assets.synthesis.steps import synthesize_candidates, synthesize_questions
+from asasql_assets.synthesis.steps import reference_questions, synthesize_candidates, synthesize_questions
+from asasql_resources.domain.samples import GOLD_BANK_FILE
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
@@ -35,6 +36,12 @@ class CandidatesConfig(dg.Config):
     k: int = Field(default=3, ge=1, description="SQL candidates per question.")
     temperature: float = Field(default=0.7, ge=0, description="Sampling temperature of the chat model.")
     max_new_tokens: int = Field(default=96, ge=16, description="Tokens per SQL answer.")
+    gold_bank_questions: int = Field(
+        default=48,
+        ge=0,
+        description="Gold-bank questions (a seeded sample) that join the pool so the reference annotator can label "
+        "them in simulations; 0 leaves them out. Ignored when the domain has no gold_bank.json.",
+    )
     seed: int = Field(default=0, description="Seed of column selection and sampling.")
 
 
@@ -105,12 +112,17 @@ def nl2sql_candidates(
     domain: DomainResource,
     chat: ChatModel,
 ) -> dg.Output[pl.DataFrame]:
-    """The chat model writes k SQL candidates per question, after two labeled examples of the same table."""
+    """The chat model writes k SQL candidates per question (and sampled gold-bank questions), after two examples."""
     with user_errors():
-        dialect = domain.load().config.sql_dialect
+        loaded = domain.load()
+        dialect = loaded.config.sql_dialect
         before = chat.client().stats.model_calls
+        gold = loaded.gold_bank if loaded.gold_bank is not None else pl.DataFrame(schema={"question": pl.String, "sql": pl.String})
+        references = reference_questions(
+            gold, schema_catalog, limit=config.gold_bank_questions, seed=config.seed, dialect=dialect, model=GOLD_BANK_FILE
+        )
         candidates, counts = synthesize_candidates(
-            forward_queries,
+            pl.concat([forward_queries, references]),
             schema_catalog,
             schema_catalog__samples,
             chat,
@@ -126,6 +138,7 @@ def nl2sql_candidates(
         candidates,
         {
             **counts,
+            "gold_bank_questions": references.height,
             "model_calls": chat.client().stats.model_calls - before,
             "by_strategy": dg.MetadataValue.md(markdown_sample(by_strategy.sort("strategy"), rows=by_strategy.height)),
         },

@@ -27,16 +27,20 @@ def no_test_set_leak(forward_queries: pl.DataFrame, domain: DomainResource) -> d
 @dg.asset_check(
     asset="nl2sql_candidates",
     additional_ins={"forward_queries": dg.AssetIn("forward_queries")},
-    description="Candidates exist and every one belongs to a question of forward_queries.",
+    description="Candidates exist and every one belongs to a question of forward_queries or of the gold bank.",
 )
 def candidates_belong_to_questions(
-    nl2sql_candidates: pl.DataFrame, forward_queries: pl.DataFrame
+    nl2sql_candidates: pl.DataFrame, forward_queries: pl.DataFrame, domain: DomainResource
 ) -> dg.AssetCheckResult:
-    """Fail on an empty pool or on candidates whose question_id is unknown."""
+    """Fail on an empty pool or on candidates whose question is neither synthesized nor a gold-bank question."""
+    gold = domain.load().gold_bank
     orphans = nl2sql_candidates.join(forward_queries.select("question_id"), on="question_id", how="anti")
+    if gold is not None:
+        orphans = orphans.filter(~pl.col("question").is_in(gold["question"].to_list()))
+    from_gold = nl2sql_candidates.join(forward_queries.select("question_id"), on="question_id", how="anti").height
     return dg.AssetCheckResult(
         passed=nl2sql_candidates.height > 0 and orphans.is_empty(),
-        metadata={"candidates": nl2sql_candidates.height, "orphans": orphans.height},
+        metadata={"candidates": nl2sql_candidates.height, "from_gold_bank": from_gold - orphans.height, "orphans": orphans.height},
     )
 
 

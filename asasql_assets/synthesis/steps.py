@@ -6,6 +6,7 @@ from collections.abc import Iterable
 import polars as pl
 
 from asasql_assets.synthesis.candidates import build_candidate_prompts, extract_sql, sql_examples
+from asasql_assets.synthesis.extraction import analyse_sql
 from asasql_assets.synthesis.questions import (
     build_question_prompts,
     dedup_questions,
@@ -98,6 +99,38 @@ def synthesize_questions(
     )
     counts = {"prompts": len(prompts), "unparseable_answers": unparseable, "generated": generated.height}
     return kept, counts | {f"dropped_{reason}": n for reason, n in drops.items()} | {"kept": kept.height}
+
+
+def reference_questions(
+    gold_bank: pl.DataFrame, catalog: pl.DataFrame, *, limit: int, seed: int, dialect: str, model: str
+) -> pl.DataFrame:
+    """Up to `limit` gold-bank questions (a seeded sample) as question rows, so the reference annotator can label them.
+
+    Each is asked about the first catalog table its gold SQL reads; its involved columns come from the question text,
+    as for synthetic questions, so the prompts do not see the gold SQL.
+    """
+    if limit <= 0 or gold_bank.is_empty():
+        return pl.DataFrame(schema=QUESTION_SCHEMA)
+    chosen = gold_bank.sample(n=min(limit, gold_bank.height), seed=seed, shuffle=True)
+    rows = []
+    for question, sql in chosen.select("question", "sql").iter_rows():
+        tables = analyse_sql(sql, dialect, catalog).tables
+        if not tables:
+            continue
+        table = tables[0]
+        offered = catalog.filter(pl.col("table_name") == table)
+        rows.append(
+            {
+                "question_id": question_id(table, question),
+                "table_name": table,
+                "question": question,
+                "involved_columns": involved_columns(question, offered["column_name"].to_list(), offered),
+                "strategy": "gold_bank",
+                "prompt_hash": None,
+                "model": model,
+            }
+        )
+    return pl.DataFrame(rows, schema=QUESTION_SCHEMA)
 
 
 def _next(counter: Counter[str], key: str) -> int:

@@ -1,0 +1,83 @@
+"""The three ways a round's selected pairs get labels: reference execution match, a workbook, or a judge model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from asasql_assets.active.history import with_context
+from asasql_resources.annotation import judge_labels, read_workbook, reference_labels
+from asasql_resources.models.chat import ChatModel
+from asasql_resources.sandbox import SandboxSession
+
+DECISION_SCHEMA = {"candidate_id": pl.String, "label": pl.Boolean, "source": pl.String, "note": pl.String}
+CORRECTED_SUFFIX = "#corrected"
+WORKBOOK_FIRST_ROW = 2
+
+
+class CorrectionError(ValueError):
+    """A corrected SQL in a returned workbook does not run in the sandbox."""
+
+
+def selected_items(clusters: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
+    """The round's selected pairs in selection order, with their score, question, SQL and schema context."""
+    selected = clusters.filter(pl.col("selected")).sort("selection_rank").select("candidate_id", "score")
+    joined = selected.join(candidates.drop("score", strict=False), on="candidate_id", how="inner", maintain_order="left")
+    return with_context(joined).rename({"context": "schema_context"})
+
+
+def by_reference(items: pl.DataFrame, gold: dict[str, str], session: SandboxSession, dialect: str) -> pl.DataFrame:
+    """Labels by execution match against the gold bank's SQL of the same question."""
+    decided = reference_labels(items.select("candidate_id", "question", "sql"), gold, session, dialect)
+    return decided.select(
+        "candidate_id", "label", pl.lit("candidate").alias("source"), pl.col("reason").alias("note")
+    ).cast(DECISION_SCHEMA)
+
+
+def by_judge(items: pl.DataFrame, chat: ChatModel, seed: int) -> pl.DataFrame:
+    """Labels from the chat model as a judge, its rationale kept as the note."""
+    decided = judge_labels(items.select("candidate_id", "question", "sql", "schema_context"), chat, seed=seed)
+    return decided.select(
+        "candidate_id", "label", pl.lit("candidate").alias("source"), pl.col("rationale").alias("note")
+    ).cast(DECISION_SCHEMA)
+
+
+def by_workbook(
+    items: pl.DataFrame, path: Path, round_key: str, session: SandboxSession, dialect: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Labels from a returned workbook, and its corrected SQL (each must execute; it adds a positive pair)."""
+    returned = read_workbook(path, round_key, items["candidate_id"].to_list(), require_complete=True)
+    problems = []
+    corrected = []
+    for row_number, row in enumerate(returned.iter_rows(named=True), start=WORKBOOK_FIRST_ROW):
+        sql = (row["corrected_sql"] or "").strip()
+        if not sql:
+            continue
+        result = session.execute(sql, dialect)
+        if not result.ok:
+            problems.append(f"{path}, sheet labels, row {row_number}, column corrected_sql: does not run: {result.error}")
+            continue
+        corrected.append({"candidate_id": row["candidate_id"], "corrected_sql": sql, "note": row["note"]})
+    if problems:
+        raise CorrectionError("\n".join(problems))
+    decisions = returned.select(
+        "candidate_id", "label", pl.lit("candidate").alias("source"), "note"
+    ).cast(DECISION_SCHEMA)
+    return decisions, pl.DataFrame(corrected, schema={"candidate_id": pl.String, "corrected_sql": pl.String, "note": pl.String})
+
+
+def with_corrections(items: pl.DataFrame, decisions: pl.DataFrame, corrections: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Items and decisions extended by one positive pair per corrected SQL (id suffixed #corrected)."""
+    if corrections.is_empty():
+        return items, decisions
+    fixed = items.join(corrections.select("candidate_id", "corrected_sql"), on="candidate_id").with_columns(
+        pl.col("corrected_sql").alias("sql"), (pl.col("candidate_id") + CORRECTED_SUFFIX).alias("candidate_id")
+    ).drop("corrected_sql")
+    positive = corrections.select(
+        (pl.col("candidate_id") + CORRECTED_SUFFIX).alias("candidate_id"),
+        pl.lit(True).alias("label"),
+        pl.lit("corrected").alias("source"),
+        "note",
+    ).cast(DECISION_SCHEMA)
+    return pl.concat([items, fixed.select(items.columns)]), pl.concat([decisions, positive])

@@ -1,0 +1,142 @@
+"""Stage 2 through Dagster: two rounds with the reference annotator on the demo domain, with the tiny reward base."""
+
+import re
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
+from asasql_assets.active.checks import reward_model_not_stale
+from asasql_assets.active.partitions import ROUNDS
+from asasql_assets.catalog.assets import schema_catalog
+from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
+from asasql_assets.synthesis.extraction import extract_columns
+from asasql_assets.synthesis.steps import CANDIDATE_SCHEMA
+from asasql_resources.annotation import Annotator
+from asasql_resources.domain import load_domain
+from asasql_resources.domain.resource import DomainResource
+from asasql_resources.models.chat import ChatModel
+from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.reward import RewardModel
+from asasql_resources.sandbox import SqlSandbox
+from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, content_hash, read_frame, write_frame
+
+DEMO = Path(__file__).resolve().parents[1] / "project_data"
+ASSETS = [schema_catalog, forward_queries, nl2sql_candidates, extracted_columns, reward_model, reward_scores, clusters, labeled_rounds]
+ROUND = dg.AssetSelection.assets(reward_model, reward_scores, clusters, labeled_rounds)
+BUDGET = 6
+RUN_CONFIG = {
+    "ops": {
+        "reward_model": {"config": {"epochs": 2, "batch_size": 8}},
+        "clusters": {"config": {"k": 4, "budget": BUDGET}},
+    }
+}
+
+
+def _wrong(sql: str) -> str:
+    """A plausible but wrong variant of a gold SQL: a changed literal or limit, else an added filter."""
+    changed = re.sub(r"'[^']*'", "'nowhere'", sql, count=1)
+    if changed != sql:
+        return changed
+    changed = re.sub(r"LIMIT \d+", "LIMIT 1000", sql)
+    return changed if changed != sql else f"SELECT * FROM ({sql}) AS s LIMIT 0"
+
+
+@pytest.fixture(scope="module")
+def stage2(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Home, dg.DagsterInstance, dict]:
+    """A home with the demo catalog and a pool of 24 gold-bank questions (gold SQL and a wrong variant each)."""
+    home = Home(tmp_path_factory.mktemp("stage2-home"))
+    resources = {
+        "io_manager": WarehouseIOManager(home=str(home.root)),
+        "domain": DomainResource(path=str(DEMO)),
+        "chat": ChatModel(model=str(tiny_model), home=str(home.root), dtype="float32"),
+        "embedder": Embedder(),
+        "sandbox": SqlSandbox(),
+        "reward_base": RewardModel(base=str(tiny_model), max_length=128),
+        "annotator": Annotator(kind="reference"),
+    }
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize([schema_catalog], resources=resources, instance=instance).success
+    domain = load_domain(DEMO)
+    gold = domain.gold_bank.filter(~pl.col("sql").str.contains("JOIN")).head(24)
+    rows = []
+    for i, (question, sql) in enumerate(gold.select("question", "sql").iter_rows()):
+        table = re.search(r"FROM (\w+)", sql).group(1)
+        for j, candidate in enumerate([sql, _wrong(sql)]):
+            rows.append([f"q{i:02d}-{j}", f"q{i:02d}", question, table, candidate, "full_table", False, candidate])
+    rows.append(["synthetic-0", "s0", "How many regions are there?", "regions", "SELECT count(*) FROM regions", "full_table", False, ""])
+    candidates = pl.DataFrame(rows, schema=CANDIDATE_SCHEMA, orient="row")
+    with SqlSandbox().session(domain.database_path, domain.catalog) as session:
+        pool = extract_columns(candidates, domain.catalog, "duckdb", session)
+    write_frame(pool, home.asset_file("extracted_columns", None), content_hash(pool))
+    instance.add_dynamic_partitions(ROUNDS.name, ["round_0", "round_1", "round_2", "round_3"])
+    return home, instance, resources
+
+
+def _round(stage2: tuple, partition: str, selection: dg.AssetSelection = ROUND) -> dg.ExecuteInProcessResult:
+    home, instance, resources = stage2
+    chosen = {key.to_user_string() for key in selection.resolve(ASSETS)}
+    return dg.materialize(
+        ASSETS + [reward_model_not_stale],
+        selection=selection,
+        partition_key=partition,
+        resources=resources,
+        instance=instance,
+        run_config={"ops": {name: config for name, config in RUN_CONFIG["ops"].items() if name in chosen}},
+        raise_on_error=False,
+    )
+
+
+def test_two_rounds_train_score_select_and_label(stage2: tuple) -> None:
+    home = stage2[0]
+    assert _round(stage2, "round_0").success
+    model0 = read_frame(home.asset_file("reward_model", "round_0"))[0].row(0, named=True)
+    assert model0["n_labels"] == 0 and model0["trained_on"] == "{}" and Path(model0["adapter_path"]).is_dir()
+    scores = read_frame(home.asset_file("reward_scores", "round_0"))[0]
+    assert scores.height == 49 and scores["score"].is_between(0, 1).all()
+    chosen = read_frame(home.asset_file("clusters", "round_0"))[0].filter(pl.col("selected"))
+    assert chosen.height == BUDGET and not chosen["candidate_id"].str.starts_with("synthetic").any()
+    labels0 = read_frame(home.asset_file("labeled_rounds", "round_0"))[0]
+    assert labels0.height == BUDGET
+    expected = {cid: cid.endswith("-0") for cid in labels0["candidate_id"].to_list()}
+    assert dict(zip(labels0["candidate_id"].to_list(), labels0["label"].to_list())) == expected
+    assert set(labels0["annotator_kind"].to_list()) == {"reference"}
+    assert set(labels0["model_version"].to_list()) == {model0["model_version"]}
+
+    assert _round(stage2, "round_1").success
+    model1 = read_frame(home.asset_file("reward_model", "round_1"))[0].row(0, named=True)
+    assert model1["n_labels"] == BUDGET
+    assert list(pl.Series([model1["trained_on"]]).str.json_decode()[0].keys()) == ["labeled_rounds[round_0]"]
+    chosen1 = read_frame(home.asset_file("clusters", "round_1"))[0].filter(pl.col("selected"))
+    assert not set(chosen1["candidate_id"].to_list()) & set(labels0["candidate_id"].to_list())
+
+    con = connect_readonly(home)
+    try:
+        view = con.execute("SELECT round, adapter_path, n_train, val_accuracy, val_auc FROM reward_model ORDER BY round").fetchall()
+        lineage = con.execute(
+            "SELECT upstream_versions FROM _materializations WHERE asset = 'reward_model' AND partition = 'round_1'"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert [row[0] for row in view] == [0, 1]
+    assert "labeled_rounds[round_0]" in str(lineage)
+
+
+def test_a_round_out_of_order_is_refused_and_a_changed_label_makes_later_models_stale(stage2: tuple) -> None:
+    home = stage2[0]
+    if not home.asset_file("labeled_rounds", "round_1").exists():
+        pytest.skip("needs the two rounds of the previous test")
+    result = _round(stage2, "round_3", dg.AssetSelection.assets(reward_model))
+    assert not result.success
+    failure = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "round_2 is not labeled yet; run round_2 first" in failure
+
+    labels0, _ = read_frame(home.asset_file("labeled_rounds", "round_0"))
+    flipped = labels0.with_columns(~pl.col("label"))
+    write_frame(flipped, home.asset_file("labeled_rounds", "round_0"), content_hash(flipped))
+    check = _round(stage2, "round_2", dg.AssetSelection.assets(reward_model))
+    evaluations = check.get_asset_check_evaluations()
+    assert evaluations and not evaluations[0].passed
+    assert "round_1" in str(evaluations[0].metadata["details"].value)
