@@ -1,15 +1,19 @@
 """Stage 2 through Dagster: two rounds with the reference annotator on the demo domain, with the tiny reward base."""
 
+import os
 import re
 from pathlib import Path
 
 import dagster as dg
+import openpyxl
 import polars as pl
 import pytest
 
 from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
 from asasql_assets.active.checks import reward_model_not_stale
 from asasql_assets.active.partitions import ROUNDS
+from asasql_assets.active.sensors import annotation_workbooks
+from asasql_assets.cli import rounds as rounds_cli
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.synthesis.extraction import extract_columns
@@ -140,3 +144,55 @@ def test_a_round_out_of_order_is_refused_and_a_changed_label_makes_later_models_
     evaluations = check.get_asset_check_evaluations()
     assert evaluations and not evaluations[0].passed
     assert "round_1" in str(evaluations[0].metadata["details"].value)
+
+
+def _fill(path: Path, labels: dict[int, tuple[str, str | None]]) -> None:
+    """Write a label (and a corrected SQL) into data rows of a workbook, as an annotator would."""
+    book = openpyxl.load_workbook(path)
+    sheet = book["labels"]
+    header = [cell.value for cell in sheet[1]]
+    for row in range(2, sheet.max_row + 1):
+        label, corrected = labels.get(row, ("correct", None))
+        sheet.cell(row, header.index("label") + 1, label)
+        sheet.cell(row, header.index("corrected_sql") + 1, corrected)
+    book.save(path)
+
+
+def test_workbook_round_trip_through_the_sensor_and_labeled_rounds(stage2: tuple, tmp_path: Path) -> None:
+    home, instance, resources = stage2
+    if not home.asset_file("clusters", "round_0").exists():
+        pytest.skip("needs round_0 of the first test")
+    os.environ["ASASQL_HOME"] = str(home.root)
+    try:
+        assert rounds_cli.export("round_0", home.root, overwrite=False) == 0
+    finally:
+        del os.environ["ASASQL_HOME"]
+    path = home.annotations / "round_0.xlsx"
+    workbook = {**resources, "annotator": Annotator(kind="workbook", annotator_id="ana")}
+    sensor = annotation_workbooks(dg.build_sensor_context(instance=instance, resources=workbook))
+    assert isinstance(sensor, dg.SkipReason) and "0/6 labeled" in sensor.skip_message
+
+    _fill(path, {2: ("incorrect", "SELECT count(*) FROM no_such_table")})
+    before = home.asset_file("labeled_rounds", "round_0").read_bytes()
+    failed = dg.materialize(
+        ASSETS, selection=dg.AssetSelection.assets(labeled_rounds), partition_key="round_0",
+        resources=workbook, instance=instance, raise_on_error=False,
+    )
+    assert not failed.success
+    message = failed.get_step_failure_events()[0].step_failure_data.error.message
+    assert "row 2, column corrected_sql: the corrected SQL does not run" in message
+    assert home.asset_file("labeled_rounds", "round_0").read_bytes() == before, "nothing written on error"
+
+    _fill(path, {2: ("incorrect", "SELECT count(*) FROM regions"), 3: ("incorrect", None)})
+    requests = annotation_workbooks(dg.build_sensor_context(instance=instance, resources=workbook)).run_requests
+    assert [request.partition_key for request in requests] == ["round_0"]
+    done = dg.materialize(
+        ASSETS, selection=dg.AssetSelection.assets(labeled_rounds), partition_key="round_0",
+        resources=workbook, instance=instance,
+    )
+    assert done.success
+    labels = read_frame(home.asset_file("labeled_rounds", "round_0"))[0]
+    assert labels.height == BUDGET + 1
+    assert labels.filter(pl.col("source") == "corrected").select("sql", "label").row(0) == ("SELECT count(*) FROM regions", True)
+    assert labels["label"].sum() == BUDGET + 1 - 2
+    assert set(labels["annotator_id"].to_list()) == {"ana"}

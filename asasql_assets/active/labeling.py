@@ -7,17 +7,14 @@ from pathlib import Path
 import polars as pl
 
 from asasql_assets.active.history import with_context
-from asasql_resources.annotation import judge_labels, read_workbook, reference_labels
+from asasql_resources.annotation import AnnotationError, judge_labels, read_workbook, reference_labels
+from asasql_resources.annotation.workbook import LABELS_SHEET
+from asasql_resources.domain import DomainIssue
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.sandbox import SandboxSession
 
 DECISION_SCHEMA = {"candidate_id": pl.String, "label": pl.Boolean, "source": pl.String, "note": pl.String}
 CORRECTED_SUFFIX = "#corrected"
-WORKBOOK_FIRST_ROW = 2
-
-
-class CorrectionError(ValueError):
-    """A corrected SQL in a returned workbook does not run in the sandbox."""
 
 
 def selected_items(clusters: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
@@ -50,17 +47,16 @@ def by_workbook(
     returned = read_workbook(path, round_key, items["candidate_id"].to_list(), require_complete=True)
     problems = []
     corrected = []
-    for row_number, row in enumerate(returned.iter_rows(named=True), start=WORKBOOK_FIRST_ROW):
-        sql = (row["corrected_sql"] or "").strip()
-        if not sql:
-            continue
+    for row in returned.filter(pl.col("corrected_sql").str.strip_chars() != "").iter_rows(named=True):
+        sql = row["corrected_sql"].strip()
         result = session.execute(sql, dialect)
         if not result.ok:
-            problems.append(f"{path}, sheet labels, row {row_number}, column corrected_sql: does not run: {result.error}")
+            message = f"the corrected SQL does not run: {result.error}"
+            problems.append(DomainIssue(str(path), message, LABELS_SHEET, row["row"], "corrected_sql"))
             continue
         corrected.append({"candidate_id": row["candidate_id"], "corrected_sql": sql, "note": row["note"]})
     if problems:
-        raise CorrectionError("\n".join(problems))
+        raise AnnotationError(problems)
     decisions = returned.select(
         "candidate_id", "label", pl.lit("candidate").alias("source"), "note"
     ).cast(DECISION_SCHEMA)
