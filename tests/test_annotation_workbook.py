@@ -93,14 +93,14 @@ def test_round_trip_reads_every_accepted_label_form(exported: Path) -> None:
 
     frame = read_workbook(_edit(exported, annotate), ROUND, IDS)
     assert frame.to_dicts() == [
-        {"candidate_id": "c-1", "label": True, "corrected_sql": None, "note": None},
-        {"candidate_id": "c-2", "label": False, "corrected_sql": "SELECT count(*) FROM orders WHERE status = 'paid'",
-         "note": "needs a count"},
-        {"candidate_id": "c-3", "label": True, "corrected_sql": None, "note": None},
-        {"candidate_id": "c-4", "label": True, "corrected_sql": None, "note": None},
+        {"row": 2, "candidate_id": "c-1", "label": True, "corrected_sql": None, "note": None},
+        {"row": 3, "candidate_id": "c-2", "label": False,
+         "corrected_sql": "SELECT count(*) FROM orders WHERE status = 'paid'", "note": "needs a count"},
+        {"row": 4, "candidate_id": "c-3", "label": True, "corrected_sql": None, "note": None},
+        {"row": 5, "candidate_id": "c-4", "label": True, "corrected_sql": None, "note": None},
     ]
     assert frame.schema == pl.Schema(
-        {"candidate_id": pl.String, "label": pl.Boolean, "corrected_sql": pl.String, "note": pl.String}
+        {"row": pl.Int64, "candidate_id": pl.String, "label": pl.Boolean, "corrected_sql": pl.String, "note": pl.String}
     )
 
 
