@@ -1,0 +1,282 @@
+"""LoRA fine-tuning of the reward model on labeled (question, schema context, SQL, correct?) examples."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.metrics import roc_auc_score
+
+from asasql_resources.models.reward import RewardModelHandle, pad_batch
+
+MIN_SPLIT_EXAMPLES = 10  # below this, no validation split: too few to hold any out
+GROUP_BATCHES = 8  # batches per length-sorted window when shuffling
+
+Example = tuple[str, str, str, bool]
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How to train: epochs, AdamW step, batch size, validation split and early stopping."""
+
+    epochs: int = 4
+    learning_rate: float = 2e-4
+    batch_size: int = 16
+    val_fraction: float = 0.1
+    # Stop once `patience` epochs in a row have not brought the validation loss min_delta below its best;
+    # min_delta keeps float noise from counting as progress.
+    patience: int = 2
+    min_delta: float = 1e-4
+    seed: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot train, naming the setting."""
+        checks = [
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("val_fraction", 0 <= self.val_fraction <= 0.5, "between 0 and 0.5"),
+            ("patience", self.patience >= 1, ">= 1"),
+            ("min_delta", self.min_delta >= 0, ">= 0"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"TrainSettings.{name} must be {rule}, got {getattr(self, name)!r}")
+
+
+@dataclass(frozen=True)
+class TrainReport:
+    """What training did; the val_* figures and confusion are the best epoch's, on the split in metrics_split."""
+
+    n_train: int
+    n_val: int
+    n_positive: int
+    n_negative: int
+    epochs_run: int
+    best_epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float
+    val_auc: float | None
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+    metrics_split: str
+    seconds: float
+    history: list[dict[str, Any]]
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The report as plain values, for asset metadata and adapter manifests."""
+        return asdict(self)
+
+
+def split_validation(labels: Sequence[bool], fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Stratified, seeded (train, val) indices; val is empty below MIN_SPLIT_EXAMPLES examples or at fraction 0.
+
+    Each class gives round(fraction * its size) examples to val, at least one when it has two or more,
+    and always keeps one for training.
+    """
+    if fraction <= 0 or len(labels) < MIN_SPLIT_EXAMPLES:
+        return list(range(len(labels))), []
+    rng = random.Random(seed)
+    val: list[int] = []
+    for label in (False, True):
+        members = [i for i, value in enumerate(labels) if bool(value) == label]
+        rng.shuffle(members)
+        wanted = math.floor(fraction * len(members) + 0.5)
+        val += members[: min(max(wanted, 1), len(members) - 1)]
+    taken = set(val)
+    return [i for i in range(len(labels)) if i not in taken], sorted(val)
+
+
+def binary_metrics(labels: Sequence[bool], scores: Sequence[float], threshold: float = 0.5) -> dict[str, Any]:
+    """Accuracy, ROC AUC (None when labels have one class) and tp/fp/tn/fn of scores >= threshold."""
+    truth = np.asarray(labels, dtype=bool)
+    predicted = np.asarray(scores, dtype=np.float64) >= threshold
+    if truth.size == 0 or truth.shape != predicted.shape:
+        raise ValueError(f"need as many scores as labels, and some; got {truth.size} labels, {predicted.size} scores")
+    both_classes = truth.any() and not truth.all()
+    return {
+        "accuracy": float((truth == predicted).mean()),
+        "auc": float(roc_auc_score(truth, np.asarray(scores, dtype=np.float64))) if both_classes else None,
+        "tp": int((truth & predicted).sum()),
+        "fp": int((~truth & predicted).sum()),
+        "tn": int((~truth & ~predicted).sum()),
+        "fn": int((truth & ~predicted).sum()),
+    }
+
+
+def length_grouped_batches(
+    lengths: Sequence[int], indices: Sequence[int], size: int, rng: random.Random
+) -> list[list[int]]:
+    """Shuffled batches of similar lengths: shuffle, sort each window of GROUP_BATCHES batches, shuffle batches."""
+    order = list(indices)
+    rng.shuffle(order)
+    window = size * GROUP_BATCHES
+    batches: list[list[int]] = []
+    for start in range(0, len(order), window):
+        group = sorted(order[start : start + window], key=lambda i: lengths[i])
+        batches += [group[i : i + size] for i in range(0, len(group), size)]
+    rng.shuffle(batches)
+    return batches
+
+
+def batch_logits(handle: RewardModelHandle, encoded: Sequence[list[int]], batch: Sequence[int]) -> torch.Tensor:
+    """The model's one logit per example of batch, as float32, padded to the batch's longest sequence."""
+    input_ids, attention_mask = pad_batch([encoded[i] for i in batch], handle.tokenizer.pad_token_id)
+    return handle.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
+
+
+def weighted_loss(
+    logits: torch.Tensor, batch: Sequence[int], labels: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
+    """Summed class-weighted binary cross-entropy of a batch."""
+    targets = labels[list(batch)]
+    return F.binary_cross_entropy_with_logits(logits, targets, weight=weights[targets.long()], reduction="sum")
+
+
+def evaluate(
+    handle: RewardModelHandle,
+    encoded: Sequence[list[int]],
+    indices: Sequence[int],
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    batch_size: int,
+) -> tuple[float, np.ndarray]:
+    """Mean weighted loss and P(correct) of the examples at indices, in eval mode."""
+    order = sorted(indices, key=lambda i: len(encoded[i]))
+    total = 0.0
+    scores: dict[int, float] = {}
+    handle.model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            logits = batch_logits(handle, encoded, batch)
+            total += weighted_loss(logits, batch, labels, weights).item()
+            scores.update(zip(batch, torch.sigmoid(logits).tolist(), strict=True))
+    return total / len(order), np.array([scores[i] for i in indices])
+
+
+def train_epoch(
+    handle: RewardModelHandle,
+    encoded: Sequence[list[int]],
+    batches: Sequence[Sequence[int]],
+    labels: torch.Tensor,
+    weights: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    max_grad_norm: float,
+) -> float:
+    """One pass of AdamW steps over batches, gradients clipped; returns the mean weighted loss."""
+    handle.model.train()
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    total = 0.0
+    for batch in batches:
+        loss = weighted_loss(batch_logits(handle, encoded, batch), batch, labels, weights)
+        optimizer.zero_grad(set_to_none=True)
+        (loss / len(batch)).backward()
+        torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+        optimizer.step()
+        total += loss.item()
+    return total / sum(len(batch) for batch in batches)
+
+
+def train_reward_model(
+    handle: RewardModelHandle,
+    examples: Sequence[Example],
+    settings: TrainSettings,
+    progress: Callable[[str], None] | None = None,
+) -> TrainReport:
+    """Train the handle's LoRA and head in place; restore the best validation epoch and leave it in eval mode.
+
+    Classes are balanced with per-example weights n_train / (2 * class count on the train split), so a chance
+    model's loss is log 2 whatever the class ratio; the validation loss uses the same weights.
+    Without a validation split (few examples), every epoch runs, the last is kept, and the val_* figures are
+    measured on the train split (metrics_split "train").
+    """
+    label_list = [bool(example[3]) for example in examples]
+    positives = sum(label_list)
+    if not examples:
+        raise ValueError("no examples to train the reward model on")
+    if positives in (0, len(examples)):
+        raise ValueError(
+            f"need both correct and incorrect labels; got {positives} correct, {len(examples) - positives} incorrect"
+        )
+    started = time.perf_counter()
+    train_idx, val_idx = split_validation(label_list, settings.val_fraction, settings.seed)
+    eval_idx, split_name = (val_idx, "val") if val_idx else (train_idx, "train")
+    labels = torch.tensor(label_list, dtype=torch.float32)
+    train_positives = int(labels[train_idx].sum())
+    class_counts = torch.tensor([len(train_idx) - train_positives, train_positives], dtype=torch.float32)
+    weights = len(train_idx) / (2 * class_counts)
+    encoded = [handle.encode(question, schema, sql) for question, schema, sql, _ in examples]
+    lengths = [len(ids) for ids in encoded]
+    trainable = {name: p for name, p in handle.model.named_parameters() if p.requires_grad}
+    optimizer = torch.optim.AdamW(trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    rng = random.Random(settings.seed)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"val_loss": math.inf}
+    best_weights: dict[str, torch.Tensor] = {}
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(settings.seed)
+            for epoch in range(1, settings.epochs + 1):
+                batches = length_grouped_batches(lengths, train_idx, settings.batch_size, rng)
+                train_loss = train_epoch(handle, encoded, batches, labels, weights, optimizer, settings.max_grad_norm)
+                val_loss, scores = evaluate(handle, encoded, eval_idx, labels, weights, settings.batch_size)
+                metrics = binary_metrics([label_list[i] for i in eval_idx], scores)
+                history.append(
+                    {
+                        "epoch": epoch,
+                        "train_loss": train_loss,
+                        "val_loss": val_loss,
+                        "val_accuracy": metrics["accuracy"],
+                        "val_auc": metrics["auc"],
+                    }
+                )
+                if progress is not None:
+                    auc = "" if metrics["auc"] is None else f" {split_name}_auc {metrics['auc']:.2f}"
+                    progress(
+                        f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} "
+                        f"{split_name}_loss {val_loss:.3f} {split_name}_acc {metrics['accuracy']:.2f}{auc}"
+                    )
+                if not val_idx or val_loss < best["val_loss"] - settings.min_delta:
+                    best = {**history[-1], **metrics}
+                    best_weights = {name: p.detach().clone() for name, p in trainable.items()}
+                elif epoch - best["epoch"] >= settings.patience:
+                    break
+        with torch.no_grad():
+            for name, p in trainable.items():
+                p.copy_(best_weights[name])
+    finally:
+        handle.model.eval()
+    return TrainReport(
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        n_positive=positives,
+        n_negative=len(examples) - positives,
+        epochs_run=len(history),
+        best_epoch=best["epoch"],
+        train_loss=best["train_loss"],
+        val_loss=best["val_loss"],
+        val_accuracy=best["accuracy"],
+        val_auc=best["auc"],
+        tp=best["tp"],
+        fp=best["fp"],
+        tn=best["tn"],
+        fn=best["fn"],
+        metrics_split=split_name,
+        seconds=time.perf_counter() - started,
+        history=history,
+    )
