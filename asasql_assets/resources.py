@@ -36,7 +36,7 @@ def build_resources() -> dict[str, object]:
             model=setting("ASASQL_EMBED_MODEL", ""),
             query_instruction=setting("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
         ),
-        "reward_base": RewardModel(base=setting("ASASQL_REWARD_BASE", "")),
+        "reward_base": RewardModel(base=setting("ASASQL_REWARD_BASE", "embedder")),
         "annotator": Annotator(
             kind=setting("ASASQL_ANNOTATOR", "reference"), annotator_id=setting("ASASQL_ANNOTATOR_ID", "")
         ),

@@ -54,3 +54,14 @@ def test_a_second_run_on_the_same_home_is_refused(tmp_path: Path) -> None:
                 pass
     with exclusive_run(home):
         pass
+
+
+def test_round_new_adds_rounds_in_order_and_annotate_refuses_what_is_not_there(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert [_asasql("round", "new", "--home", str(home)).stdout.strip() for _ in range(2)] == ["round_0", "round_1"]
+    missing = _asasql("annotate", "export", "round_1", "--home", str(home))
+    assert missing.returncode == 2 and "clusters[round_1] is not materialized" in missing.stderr
+    malformed = _asasql("annotate", "export", "round-1", "--home", str(home))
+    assert malformed.returncode == 2 and "rounds are named round_0, round_1" in malformed.stderr
+    not_labeled = _asasql("annotate", "import", "round_0", "--home", str(home))
+    assert not_labeled.returncode == 2 and "clusters[round_0] is not materialized" in not_labeled.stderr
