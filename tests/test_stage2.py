@@ -103,18 +103,24 @@ def test_two_rounds_train_score_select_and_label(stage2: tuple) -> None:
     chosen = read_frame(home.asset_file("clusters", "round_0"))[0].filter(pl.col("selected"))
     assert chosen.height == BUDGET and not chosen["candidate_id"].str.starts_with("synthetic").any()
     labels0 = read_frame(home.asset_file("labeled_rounds", "round_0"))[0]
-    assert labels0.height == BUDGET
-    expected = {cid: cid.endswith("-0") for cid in labels0["candidate_id"].to_list()}
-    assert dict(zip(labels0["candidate_id"].to_list(), labels0["label"].to_list())) == expected
+    judged = labels0.filter(pl.col("source") == "candidate")
+    assert judged.height == BUDGET
+    expected = {cid: cid.endswith("-0") for cid in judged["candidate_id"].to_list()}
+    assert dict(zip(judged["candidate_id"].to_list(), judged["label"].to_list())) == expected
+    corrected = labels0.filter(pl.col("source") == "corrected")
+    wrong = sorted(cid for cid, ok in expected.items() if not ok)
+    assert sorted(corrected["candidate_id"].to_list()) == [f"{cid}#corrected" for cid in wrong]
+    gold = dict(load_domain(DEMO).gold_bank.select("question", "sql").iter_rows())
+    assert all(gold[q] == sql for q, sql in corrected.select("question", "sql").iter_rows()), "the gold SQL corrects"
     assert set(labels0["annotator_kind"].to_list()) == {"reference"}
     assert set(labels0["model_version"].to_list()) == {model0["model_version"]}
 
     assert _round(stage2, "round_1").success
     model1 = read_frame(home.asset_file("reward_model", "round_1"))[0].row(0, named=True)
-    assert model1["n_labels"] == BUDGET
+    assert model1["n_labels"] == labels0.height
     assert list(pl.Series([model1["trained_on"]]).str.json_decode()[0].keys()) == ["labeled_rounds[round_0]"]
     chosen1 = read_frame(home.asset_file("clusters", "round_1"))[0].filter(pl.col("selected"))
-    assert not set(chosen1["candidate_id"].to_list()) & set(labels0["candidate_id"].to_list())
+    assert chosen1.height == BUDGET and not set(chosen1["candidate_id"].to_list()) & set(labels0["candidate_id"].to_list())
 
     con = connect_readonly(home)
     try:

@@ -287,7 +287,10 @@ def labeled_rounds(
         try:
             if annotator.kind == "reference":
                 gold = dict(zip(loaded.gold_bank["question"].to_list(), loaded.gold_bank["sql"].to_list()))
-                decisions = by_reference(items, gold, session, dialect)
+                decisions, corrections = by_reference(
+                    items, gold, session, dialect, correct=annotator.reference_corrections
+                )
+                items, decisions = with_corrections(items, decisions, corrections)
             elif annotator.kind == "judge":
                 decisions = by_judge(items, chat, seed=0)
             else:

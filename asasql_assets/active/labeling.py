@@ -14,6 +14,7 @@ from asasql_resources.models.chat import ChatModel
 from asasql_resources.sandbox import SandboxSession
 
 DECISION_SCHEMA = {"candidate_id": pl.String, "label": pl.Boolean, "source": pl.String, "note": pl.String}
+CORRECTION_SCHEMA = {"candidate_id": pl.String, "corrected_sql": pl.String, "note": pl.String}
 CORRECTED_SUFFIX = "#corrected"
 
 
@@ -24,12 +25,25 @@ def selected_items(clusters: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataF
     return with_context(joined).rename({"context": "schema_context"})
 
 
-def by_reference(items: pl.DataFrame, gold: dict[str, str], session: SandboxSession, dialect: str) -> pl.DataFrame:
-    """Labels by execution match against the gold bank's SQL of the same question."""
+def by_reference(
+    items: pl.DataFrame, gold: dict[str, str], session: SandboxSession, dialect: str, *, correct: bool
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Labels by execution match against the gold bank's SQL of the same question.
+
+    With `correct`, a mismatched pair also gets the gold SQL as its correction, as a human would write in the
+    workbook's corrected_sql column.
+    """
     decided = reference_labels(items.select("candidate_id", "question", "sql"), gold, session, dialect)
-    return decided.select(
+    decisions = decided.select(
         "candidate_id", "label", pl.lit("candidate").alias("source"), pl.col("reason").alias("note")
     ).cast(DECISION_SCHEMA)
+    wrong = decided.filter(~pl.col("label")).join(items.select("candidate_id", "question"), on="candidate_id")
+    corrections = wrong.select(
+        "candidate_id",
+        pl.col("question").replace_strict(gold, default=None).alias("corrected_sql"),
+        pl.lit("gold_bank.json").alias("note"),
+    )
+    return decisions, corrections.filter(pl.lit(correct)).cast(CORRECTION_SCHEMA)
 
 
 def by_judge(items: pl.DataFrame, chat: ChatModel, seed: int) -> pl.DataFrame:
@@ -60,7 +74,7 @@ def by_workbook(
     decisions = returned.select(
         "candidate_id", "label", pl.lit("candidate").alias("source"), "note"
     ).cast(DECISION_SCHEMA)
-    return decisions, pl.DataFrame(corrected, schema={"candidate_id": pl.String, "corrected_sql": pl.String, "note": pl.String})
+    return decisions, pl.DataFrame(corrected, schema=CORRECTION_SCHEMA)
 
 
 def with_corrections(items: pl.DataFrame, decisions: pl.DataFrame, corrections: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

@@ -25,6 +25,12 @@ class Annotator(dg.ConfigurableResource):
         "name for workbook, the chat model's identity for judge. Env ASASQL_ANNOTATOR_ID.",
     )
 
+    reference_corrections: bool = Field(
+        default=True,
+        description="reference: a pair labeled incorrect also gets the gold SQL as its correction (a positive pair), "
+        "as a human writes in the workbook's corrected_sql column.",
+    )
+
     @field_validator("kind", mode="before")
     @classmethod
     def _known_kind(cls, kind: object) -> object:
