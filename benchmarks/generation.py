@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from asasql_resources.domain import load_domain
+from asasql_resources.models.decode import eos_ids
 from asasql_resources.models.local import LocalChatBackend, load_causal_lm
 from asasql_resources.models.locate import bundled_chat_model
 from asasql_resources.models.prompts import ChatPrompt
@@ -39,16 +40,17 @@ def benchmark_prompts(count: int) -> list[ChatPrompt]:
 
 
 def naive_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> tuple[float, int, float]:
-    """Plain `model.generate` one prompt at a time, fp32, no batching."""
+    """Plain `model.generate` one prompt at a time, fp32, no batching; stop tokens are not counted."""
     loaded = load_causal_lm(bundled_chat_model(), "float32")
     tokenizer, model = loaded.tokenizer, loaded.model
+    stop = eos_ids(model, tokenizer.eos_token_id).tolist()
     tokens, start = 0, time.perf_counter()
     for prompt in prompts:
         ids = tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, return_tensors="pt")
         ids = ids["input_ids"] if not isinstance(ids, torch.Tensor) else ids
         with torch.no_grad():
             out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        tokens += int(out.shape[1] - ids.shape[1])
+        tokens += sum(token not in stop for token in out[0, ids.shape[1] :].tolist())
     seconds = time.perf_counter() - start
     return tokens / seconds, tokens, seconds
 

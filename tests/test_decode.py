@@ -1,26 +1,62 @@
-"""The row-dropping decode loop gives what transformers' own generate gives."""
+"""The decode loop (shared prefix, prefill groups, rows dropped) gives what transformers' own generate gives."""
 
 from pathlib import Path
 
+import pytest
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from asasql_resources.models import decode as decode_module
 from asasql_resources.models.decode import decode, eos_ids, next_tokens
 from asasql_resources.models.sampling import Sampling
 
 
-def test_greedy_decode_matches_generate(tiny_model: Path) -> None:
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model, padding_side="left")
+def _varied_model(folder: Path) -> PreTrainedModel:
+    """The tiny Llama with large random weights, so greedy continuations vary token to token."""
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.5, generator=generator)
+    return model
+
+
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ["SELECT count(*) FROM", "a much longer prompt about hosts and zones and tenants", "hi"],
+        ["Schema: hosts(id, zone)\nQ: count hosts", "Schema: hosts(id, zone)\nQ: list zones with hosts", "Schema: x"],
+    ],
+)
+def test_greedy_decode_matches_generate_per_prompt(
+    tiny_model: Path, texts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(decode_module, "PREFILL_ROWS", 2)  # several prefill groups
+    monkeypatch.setattr(decode_module, "ROOM", 5)  # the cache grows while decoding
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = _varied_model(tiny_model)
+    prompts = [tokenizer(text)["input_ids"] for text in texts]
+    with torch.inference_mode():
+        alone = [
+            model.generate(torch.tensor([p]), max_new_tokens=12, do_sample=False, pad_token_id=0)[0, len(p) :].tolist()
+            for p in prompts
+        ]
+        stop = torch.tensor([tokenizer.eos_token_id, alone[0][3]])  # the first prompt ends early and leaves the batch
+        ours = decode(model, prompts, Sampling(max_new_tokens=12), stop, 0)
+    for ids, full in zip(ours, alone):
+        ended = next((i for i, token in enumerate(full) if token in stop.tolist()), len(full))
+        assert ids == full[:ended] and len(set(full)) > 1
+
+
+def test_seeded_sampling_is_reproducible(tiny_model: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
-    texts = ["SELECT count(*) FROM", "a much longer prompt about hosts and zones and tenants", "hi"]
-    batch = tokenizer(texts, return_tensors="pt", padding=True)
+    prompts = [tokenizer("count the hosts")["input_ids"]] * 3
+    sampling = Sampling(temperature=0.9, max_new_tokens=8)
     stop = eos_ids(model, tokenizer.eos_token_id)
     with torch.inference_mode():
-        ours = decode(model, batch["input_ids"], batch["attention_mask"], Sampling(max_new_tokens=12), stop)
-        theirs = model.generate(**batch, max_new_tokens=12, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    for row, ids in enumerate(ours):
-        expected = [t for t in theirs[row, batch["input_ids"].shape[1] :].tolist() if t not in stop.tolist()]
-        assert ids == expected[: len(ids)] and len(ids) == len(expected)
+        runs = [decode(model, prompts, sampling, stop, 0, torch.Generator().manual_seed(5)) for _ in range(2)]
+    assert runs[0] == runs[1]
 
 
 def test_greedy_picks_the_argmax() -> None:

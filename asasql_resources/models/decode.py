@@ -1,9 +1,14 @@
-"""A batched decode loop that drops finished rows, so no compute goes to sequences that already ended."""
+"""A batched decode loop: a shared prompt prefix computed once, prefill in length groups, finished rows dropped."""
+
+import os
 
 import torch
-from transformers import DynamicCache, PreTrainedModel
+from transformers import Cache, PreTrainedModel
 
 from asasql_resources.models.sampling import Sampling
+
+PREFILL_ROWS = 8  # prompts per prefill forward: enough tokens for efficient matmuls, little padding
+ROOM = 64  # free positions the cache starts with and grows by when full
 
 
 def eos_ids(model: PreTrainedModel, fallback: int) -> torch.Tensor:
@@ -26,27 +31,111 @@ def next_tokens(logits: torch.Tensor, sampling: Sampling, generator: torch.Gener
     return torch.multinomial(probs, 1, generator=generator).squeeze(1)
 
 
+class ReservedCache(Cache):
+    """Keys and values in buffers with room to spare: a forward writes its positions at column `at` of `rows`."""
+
+    def __init__(self, batch: int, capacity: int):
+        """Empty buffers are made on the first write to each layer, `batch` rows by `capacity` positions."""
+        super().__init__(layers=[])
+        self.batch, self.capacity = batch, capacity
+        self.buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.rows, self.at = slice(None), 0
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: object, **kwargs: object
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Write new keys and values at column `at` of `rows`; return those rows' keys and values up to them."""
+        if layer_idx == len(self.buffers):
+            shape = (self.batch, key_states.shape[1], self.capacity, key_states.shape[-1])
+            self.buffers.append((key_states.new_zeros(shape), value_states.new_zeros(shape)))
+        keys, values = self.buffers[layer_idx]
+        end = self.at + key_states.shape[-2]
+        keys[self.rows, :, self.at : end] = key_states
+        values[self.rows, :, self.at : end] = value_states
+        return keys[self.rows, :, :end], values[self.rows, :, :end]
+
+    def share(self, columns: int) -> None:
+        """Copy row 0's first `columns` positions to every row (a prompt prefix all rows have in common)."""
+        for keys, values in self.buffers:
+            keys[1:, :, :columns] = keys[:1, :, :columns]
+            values[1:, :, :columns] = values[:1, :, :columns]
+
+    def keep(self, rows: torch.Tensor, capacity: int) -> None:
+        """Keep only `rows`, in new buffers of `capacity` positions (the first `at` copied over)."""
+        self.batch, self.capacity = len(rows), capacity
+        self.buffers = [(self._moved(keys, rows), self._moved(values, rows)) for keys, values in self.buffers]
+
+    def _moved(self, buffer: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """`rows` of a buffer in a new one of the current capacity, holding the first `at` positions."""
+        new = buffer.new_empty((len(rows), buffer.shape[1], self.capacity, buffer.shape[-1]))
+        new[:, :, : self.at] = buffer[rows, :, : self.at]
+        return new
+
+
+def attention_mask(model: PreTrainedModel, allowed: torch.Tensor) -> torch.Tensor:
+    """A 4D mask in the form the model's attention takes: boolean for SDPA, additive otherwise."""
+    if model.config._attn_implementation == "sdpa":
+        return allowed
+    additive = torch.zeros(allowed.shape, dtype=model.dtype, device=allowed.device)
+    return additive.masked_fill(~allowed, torch.finfo(model.dtype).min)
+
+
+def forward(
+    model: PreTrainedModel, cache: ReservedCache, ids: torch.Tensor, allowed: torch.Tensor, rows: slice, at: int
+) -> torch.Tensor:
+    """Last-position logits of `ids` written at column `at` of the cache's `rows`, which attend to `allowed` columns."""
+    end = at + ids.shape[1]
+    cache.rows, cache.at = rows, at
+    causal = torch.arange(end, device=ids.device)[None, :] <= torch.arange(at, end, device=ids.device)[:, None]
+    mask = attention_mask(model, allowed[:, None, None, :end] & causal)
+    positions = (allowed[:, :end].cumsum(-1)[:, at:] - 1).clamp(min=0)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1)
+    return out.logits[:, -1, :]
+
+
+def prefill(
+    model: PreTrainedModel, prompts: list[list[int]], pad_id: int, room: int
+) -> tuple[ReservedCache, torch.Tensor, torch.Tensor]:
+    """The cache, next-token logits and attended columns per row, for prompts sorted by length.
+
+    The cache holds the prefix all prompts share (computed once), then each prompt's own tokens right-aligned,
+    computed PREFILL_ROWS prompts at a time, then `room` free positions.
+    """
+    shared = min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
+    width = max(len(p) for p in prompts) - shared
+    cache = ReservedCache(len(prompts), shared + width + room)
+    allowed = torch.ones(len(prompts), cache.capacity, dtype=torch.bool, device=model.device)
+    for row, prompt in enumerate(prompts):
+        padding = width - (len(prompt) - shared)
+        allowed[row, shared : shared + padding] = False
+    if shared:
+        forward(model, cache, torch.tensor([prompts[0][:shared]], device=model.device), allowed[:1], slice(0, 1), 0)
+        cache.share(shared)
+    logits = []
+    for first in range(0, len(prompts), PREFILL_ROWS):
+        group = prompts[first : first + PREFILL_ROWS]
+        own = max(len(p) for p in group) - shared
+        ids = torch.tensor([[pad_id] * (own + shared - len(p)) + p[shared:] for p in group], device=model.device)
+        rows = slice(first, first + len(group))
+        logits.append(forward(model, cache, ids, allowed[rows], rows, shared + width - own))
+    cache.at = shared + width
+    return cache, torch.cat(logits), allowed
+
+
 def decode(
     model: PreTrainedModel,
-    input_ids: torch.Tensor,
-    attention_mask: torch.Tensor,
+    prompts: list[list[int]],
     sampling: Sampling,
     stop_ids: torch.Tensor,
+    pad_id: int,
     generator: torch.Generator | None = None,
 ) -> list[list[int]]:
-    """New token ids per row of a left-padded batch (stop tokens left out); finished rows leave the batch."""
-    cache = DynamicCache(config=model.config)
-    rows = torch.arange(input_ids.shape[0])
-    generated: list[list[int]] = [[] for _ in range(input_ids.shape[0])]
-    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    logits = model(
-        input_ids=input_ids,
-        attention_mask=attention_mask,
-        position_ids=positions,
-        past_key_values=cache,
-        use_cache=True,
-        logits_to_keep=1,
-    ).logits[:, -1, :]
+    """New token ids per prompt, in any order (stop tokens left out); finished rows leave the batch."""
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+    cache, logits, allowed = prefill(model, [prompts[i] for i in order], pad_id, min(ROOM, sampling.max_new_tokens))
+    rows = torch.tensor(order, device=model.device)
+    stop_ids = stop_ids.to(model.device)
+    generated: list[list[int]] = [[] for _ in prompts]
     for step in range(sampling.max_new_tokens):
         tokens = next_tokens(logits, sampling, generator)
         done = torch.isin(tokens, stop_ids)
@@ -55,16 +144,12 @@ def decode(
                 generated[row].append(token)
         if done.all() or step == sampling.max_new_tokens - 1:
             break
-        if done.any():
+        full = cache.at == cache.capacity
+        if done.any() or full:
             keep = (~done).nonzero().squeeze(1)
-            cache.batch_select_indices(keep)
-            rows, tokens, attention_mask = rows[keep], tokens[keep], attention_mask[keep]
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((attention_mask.shape[0], 1))], dim=1)
-        logits = model(
-            input_ids=tokens[:, None],
-            attention_mask=attention_mask,
-            position_ids=attention_mask.sum(-1, keepdim=True) - 1,
-            past_key_values=cache,
-            use_cache=True,
-        ).logits[:, -1, :]
+            cache.keep(keep, cache.capacity + ROOM * full)
+            extra = allowed.new_ones((len(keep), cache.capacity - allowed.shape[1]))
+            rows, tokens, allowed = rows[keep], tokens[keep], torch.cat([allowed[keep], extra], dim=1)
+        logits = forward(model, cache, tokens[:, None], allowed, slice(None), cache.at)
+        cache.at += 1
     return generated

@@ -153,9 +153,8 @@ class LocalChatBackend:
     def _generate_batch(
         self, loaded: LoadedModel, batch: list[list[int]], sampling: Sampling, offset: int
     ) -> list[list[str]]:
-        """One decode of a left-padded batch, each prompt repeated n times."""
+        """One decode of a batch of prompts, each repeated n times."""
         tokenizer, model = loaded.tokenizer, loaded.model
-        padded = tokenizer.pad({"input_ids": batch}, padding=True, return_tensors="pt").to(self.device)
         generator = None
         if not sampling.greedy:
             generator = torch.Generator(device=self.device).manual_seed((sampling.seed or 0) + offset)
@@ -163,10 +162,10 @@ class LocalChatBackend:
         with torch.inference_mode():
             new = decode(
                 model,
-                padded["input_ids"].repeat_interleave(sampling.n, dim=0),
-                padded["attention_mask"].repeat_interleave(sampling.n, dim=0),
+                [ids for ids in batch for _ in range(sampling.n)],
                 sampling,
                 eos_ids(model, tokenizer.eos_token_id),
+                tokenizer.pad_token_id,
                 generator,
             )
         self.stats.seconds += time.perf_counter() - start
