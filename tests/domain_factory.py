@@ -7,7 +7,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import openpyxl
+import polars as pl
 
+# The columns of a loaded catalog, for tests that build one in memory.
+CATALOG_SCHEMA = {
+    "table_name": pl.String(),
+    "column_name": pl.String(),
+    "column_name_zh": pl.String(),
+    "description": pl.String(),
+    "possible_values": pl.List(pl.String()),
+    "data_type": pl.String(),
+    "table_description": pl.String(),
+}
 SCHEMA_HEADER = ["table_name", "column_name", "column_name_zh", "description", "reason", "possible_value", "data_type"]
 
 

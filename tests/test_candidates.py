@@ -16,16 +16,8 @@ from asasql_assets.synthesis.candidates import (
     sql_examples,
 )
 from asasql_resources.domain import load_domain
+from tests.domain_factory import CATALOG_SCHEMA
 
-CATALOG_SCHEMA = {
-    "table_name": pl.String(),
-    "column_name": pl.String(),
-    "column_name_zh": pl.String(),
-    "description": pl.String(),
-    "possible_values": pl.List(pl.String()),
-    "data_type": pl.String(),
-    "table_description": pl.String(),
-}
 REGIONS = "One row per cloud region."
 HOSTS = "One row per physical host."
 

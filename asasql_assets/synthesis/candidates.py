@@ -46,7 +46,7 @@ class CandidatePrompt:
 def schema_context(catalog: pl.DataFrame, table_name: str, columns: Sequence[str]) -> str:
     """The table's meta description, then one line per column (type, Chinese name, description, values)."""
     rows = {row["column_name"]: row for row in catalog.filter(pl.col("table_name") == table_name).iter_rows(named=True)}
-    description = _table_description(catalog, table_name)
+    description = table_description(catalog, table_name)
     lines = [f"Table {table_name}: {description}" if description else f"Table {table_name}"]
     lines += [_column_line(rows[name]) for name in columns if name in rows]
     return "\n".join(lines)
@@ -89,7 +89,7 @@ def build_candidate_prompts(
 
     `examples` holds few-shot (user, SQL) turns per table, shown before the question.
     """
-    system = f"You translate questions into one {_dialect_name(dialect)} SQL query. Answer with the SQL only."
+    system = f"You translate questions into one {dialect_name(dialect)} SQL query. Answer with the SQL only."
     table_columns = {
         table: frame["column_name"].to_list()
         for (table,), frame in catalog.group_by("table_name", maintain_order=True)
@@ -140,7 +140,7 @@ def extract_sql(text: str, dialect: str | None = None) -> str | None:
     return None
 
 
-def _table_description(catalog: pl.DataFrame, table_name: str) -> str:
+def table_description(catalog: pl.DataFrame, table_name: str) -> str:
     """The table's meta description from the catalog ("" when unknown)."""
     found = catalog.filter(pl.col("table_name") == table_name)["table_description"].drop_nulls()
     return found[0].strip() if found.len() else ""
@@ -190,7 +190,7 @@ def _fit_context(
     return context, kept, True
 
 
-def _dialect_name(dialect: str) -> str:
+def dialect_name(dialect: str) -> str:
     """A readable dialect name (DuckDB, MySQL, Postgres, ...) for the system prompt."""
     try:
         return type(Dialect.get_or_raise(dialect)).__name__

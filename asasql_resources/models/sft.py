@@ -1,0 +1,358 @@
+"""LoRA supervised fine-tuning of a causal LM on (prompt, SQL) pairs, with the loss on the SQL and its end token only."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from asasql_resources.models.adapters import AdapterManifest, check_adapter_base, load_manifest, save_adapter, swap_in
+from asasql_resources.models.decode import eos_ids
+from asasql_resources.models.local import DTYPES, load_causal_lm
+from asasql_resources.models.locate import ModelLocation, resolve_model
+from asasql_resources.models.prompts import ChatPrompt
+from asasql_resources.models.reward import pad_batch
+from asasql_resources.models.reward_training import length_grouped_batches, split_validation
+
+BASE_SETTING = "ASASQL_NL2SQL_BASE"
+IGNORE_INDEX = -100  # the label of a token that carries no loss (the prompt, the padding)
+PROGRESS_STEPS = 10  # a progress line every this many optimizer steps
+_ANSWER_MARK = "\x00answer\x00"
+
+SftExample = tuple[ChatPrompt, str]
+Encoded = tuple[list[int], list[int]]
+BaseModel = ModelLocation | str | Path
+
+
+@dataclass(frozen=True)
+class SftSettings:
+    """How to fine-tune: epochs, AdamW step, batches, validation split, early stopping, sequence length and LoRA."""
+
+    epochs: int = 3
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    val_fraction: float = 0.1
+    # Stop once `patience` epochs in a row have not brought the validation loss min_delta below its best.
+    patience: int = 1
+    min_delta: float = 1e-4
+    seed: int = 0
+    # Tokens per example: the demo's default 1500-character schema context is ~475 tokens with the chat template,
+    # its SQL ~40 (up to ~150); a shorter max_length would cut the context in training but not at inference.
+    max_length: int = 640
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    # peft's "all-linear": every linear layer of the decoder (attention and MLP projections), not the output head.
+    target_modules: str | tuple[str, ...] = "all-linear"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    dtype: str = "float32"
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot train, naming the setting."""
+        checks = [
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("val_fraction", 0 <= self.val_fraction <= 0.5, "between 0 and 0.5"),
+            ("patience", self.patience >= 1, ">= 1"),
+            ("min_delta", self.min_delta >= 0, ">= 0"),
+            ("max_length", self.max_length >= 16, ">= 16"),
+            ("lora_r", self.lora_r >= 1, ">= 1"),
+            ("lora_alpha", self.lora_alpha >= 1, ">= 1"),
+            ("lora_dropout", 0 <= self.lora_dropout < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
+            ("dtype", self.dtype in DTYPES, f"one of {sorted(DTYPES)}"),
+        ]
+        for name, ok, rule in checks:
+            if not ok:
+                raise ValueError(f"SftSettings.{name} must be {rule}, got {getattr(self, name)!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as plain values, for adapter manifests."""
+        return asdict(self)
+
+    def lora_config(self) -> LoraConfig:
+        """A fresh causal-LM LoRA config of this shape."""
+        targets = self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules)
+        return LoraConfig(
+            task_type=TaskType.CAUSAL_LM,
+            r=self.lora_r,
+            lora_alpha=self.lora_alpha,
+            lora_dropout=self.lora_dropout,
+            target_modules=targets,
+        )
+
+
+@dataclass(frozen=True)
+class SftReport:
+    """What fine-tuning did; the losses are the best epoch's mean per SQL token, on the split in metrics_split."""
+
+    n_train: int
+    n_val: int
+    train_loss: float
+    val_loss: float
+    epochs_run: int
+    best_epoch: int
+    metrics_split: str
+    seconds: float
+    history: list[dict[str, Any]]
+
+    def as_metadata(self) -> dict[str, Any]:
+        """The report as plain values, for asset metadata and adapter manifests."""
+        return asdict(self)
+
+
+def model_location(base: BaseModel) -> ModelLocation:
+    """A base model as a location: a ModelLocation as is; "" or "bundled" the bundled SmolLM2; a folder or .gguf."""
+    return base if isinstance(base, ModelLocation) else resolve_model(str(base), BASE_SETTING)
+
+
+def render_prompt(tokenizer: PreTrainedTokenizerBase, prompt: ChatPrompt) -> str:
+    """The prompt through the chat template, ending with the cue for the assistant's answer."""
+    return tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+
+
+def turn_end(tokenizer: PreTrainedTokenizerBase) -> str:
+    """What the chat template writes after an assistant answer (e.g. `<|im_end|>`), else the eos token."""
+    messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": _ANSWER_MARK}]
+    rendered = tokenizer.apply_chat_template(messages, tokenize=False)
+    after = rendered.rpartition(_ANSWER_MARK)[2].strip() if _ANSWER_MARK in rendered else ""
+    return after or tokenizer.eos_token
+
+
+def stop_ids(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> torch.Tensor:
+    """The generation config's eos ids, plus the template's end-of-turn token when it is a single token."""
+    end = tokenizer(turn_end(tokenizer), add_special_tokens=False)["input_ids"]
+    extra = torch.tensor(end if len(end) == 1 else [], dtype=torch.long)
+    return torch.unique(torch.cat([eos_ids(model, tokenizer.eos_token_id).long(), extra]))
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id padding is written with (it is always masked out): the pad token, else the eos token."""
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def fit_prompt(tokenizer: PreTrainedTokenizerBase, prompt: ChatPrompt, limit: int) -> list[int]:
+    """Token ids of the rendered prompt, at most limit: the schema context is cut from its end first.
+
+    The schema context is the user message's text before its last blank line (see `sql_request`); the question
+    and the answer cue are kept. When even that is too long, the prompt's start is cut.
+    """
+    text = render_prompt(tokenizer, prompt)
+    start, blank = text.rfind(prompt.user), prompt.user.rfind("\n\n")
+    context = (start, start + blank) if start >= 0 and blank > 0 else (0, 0)
+    encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    while len(encoding["input_ids"]) > limit and context[1] > context[0]:
+        excess = len(encoding["input_ids"]) - limit
+        inside = [a for a, b in encoding["offset_mapping"] if context[0] <= a < b <= context[1]]
+        cut = inside[-excess] if excess <= len(inside) else context[0]
+        text = text[:cut] + text[context[1] :]
+        context = (context[0], cut)
+        encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return encoding["input_ids"][-limit:]
+
+
+def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: ChatPrompt, sql: str, max_length: int) -> Encoded:
+    """(input_ids, labels) of the prompt then the SQL and the end-of-turn token; labels are IGNORE_INDEX on the prompt.
+
+    Over max_length, the prompt's schema context is cut (see fit_prompt); the SQL is never cut.
+    """
+    answer = tokenizer(sql.strip() + turn_end(tokenizer), add_special_tokens=False)["input_ids"]
+    room = max_length - len(answer)
+    if room < 1:
+        raise ValueError(
+            f"the SQL takes {len(answer)} tokens with its end token, leaving no room for the prompt in "
+            f"max_length={max_length}: {sql[:80]!r}"
+        )
+    prompt_ids = fit_prompt(tokenizer, prompt, room)
+    return prompt_ids + answer, [IGNORE_INDEX] * len(prompt_ids) + answer
+
+
+def fresh_base(base: BaseModel, dtype: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A private copy of the base model (loaded once per process) and its tokenizer."""
+    loaded = load_causal_lm(model_location(base), dtype)
+    return copy.deepcopy(loaded.model), loaded.tokenizer
+
+
+def batch_loss(
+    model: PreTrainedModel | PeftModel, encoded: Sequence[Encoded], batch: Sequence[int], pad: int
+) -> tuple[torch.Tensor, int]:
+    """Mean cross-entropy per SQL token of a batch (right-padded to its longest example), and the number of SQL tokens.
+
+    Logits are computed only from the position before the batch's first SQL token on (the vocabulary projection
+    of the prompt positions would be wasted work and memory).
+    """
+    input_ids, attention_mask = pad_batch([encoded[i][0] for i in batch], pad)
+    labels, _ = pad_batch([encoded[i][1] for i in batch], IGNORE_INDEX)
+    first = int((labels != IGNORE_INDEX).int().argmax(dim=1).min()) - 1
+    out = model(
+        input_ids=input_ids.to(model.device),
+        attention_mask=attention_mask.to(model.device),
+        labels=labels[:, first:].to(model.device),
+        logits_to_keep=labels.shape[1] - first,
+    )
+    return out.loss, int((labels != IGNORE_INDEX).sum())
+
+
+def evaluate(
+    model: PreTrainedModel | PeftModel, encoded: Sequence[Encoded], indices: Sequence[int], batch_size: int, pad: int
+) -> float:
+    """Mean loss per SQL token of the examples at indices, in eval mode."""
+    order = sorted(indices, key=lambda i: len(encoded[i][0]))
+    total, tokens = 0.0, 0
+    model.eval()
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            loss, count = batch_loss(model, encoded, order[start : start + batch_size], pad)
+            total, tokens = total + loss.item() * count, tokens + count
+    return total / tokens
+
+
+def train_epoch(
+    model: PeftModel,
+    encoded: Sequence[Encoded],
+    batches: Sequence[Sequence[int]],
+    optimizer: torch.optim.Optimizer,
+    settings: SftSettings,
+    pad: int,
+    say: Callable[[str], None],
+    label: str,
+) -> float:
+    """One pass of AdamW steps over batches, gradients clipped, a progress line every PROGRESS_STEPS steps.
+
+    Returns the mean loss per SQL token.
+    """
+    model.train()
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    total, tokens = 0.0, 0
+    for step, batch in enumerate(batches, start=1):
+        loss, count = batch_loss(model, encoded, batch, pad)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, settings.max_grad_norm)
+        optimizer.step()
+        total, tokens = total + loss.item() * count, tokens + count
+        if step % PROGRESS_STEPS == 0:
+            say(f"{label} step {step}/{len(batches)}: train_loss {total / tokens:.3f}")
+    return total / tokens
+
+
+def train_sft(
+    base: BaseModel,
+    examples: Sequence[SftExample],
+    settings: SftSettings = SftSettings(),
+    progress: Callable[[str], None] | None = None,
+) -> tuple[PeftModel, PreTrainedTokenizerBase, SftReport]:
+    """Fine-tune a LoRA on a copy of the base; restore the best validation epoch and return it in eval mode.
+
+    Without a validation split (fewer than 10 examples, or val_fraction 0), every epoch runs, the last is kept,
+    and the val_loss is measured on the train split (metrics_split "train").
+    """
+    if not examples:
+        raise ValueError("no (prompt, SQL) examples to fine-tune the NL2SQL model on")
+    started = time.perf_counter()
+    say = progress or (lambda line: None)
+    model, tokenizer = fresh_base(base, settings.dtype)
+    encoded = [encode_example(tokenizer, prompt, sql, settings.max_length) for prompt, sql in examples]
+    lengths = [len(ids) for ids, _ in encoded]
+    pad = pad_id(tokenizer)
+    train_idx, val_idx = split_validation([False] * len(examples), settings.val_fraction, settings.seed)
+    eval_idx, split_name = (val_idx, "val") if val_idx else (train_idx, "train")
+    rng = random.Random(settings.seed)
+    history: list[dict[str, Any]] = []
+    best: dict[str, Any] = {"val_loss": math.inf}
+    with torch.random.fork_rng():
+        torch.manual_seed(settings.seed)
+        peft_model = get_peft_model(model, settings.lora_config())
+        trainable = {name: p for name, p in peft_model.named_parameters() if p.requires_grad}
+        optimizer = torch.optim.AdamW(
+            trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay
+        )
+        best_weights: dict[str, torch.Tensor] = {}
+        for epoch in range(1, settings.epochs + 1):
+            batches = length_grouped_batches(lengths, train_idx, settings.batch_size, rng)
+            epoch_started = time.perf_counter()
+            train_loss = train_epoch(peft_model, encoded, batches, optimizer, settings, pad, say, f"epoch {epoch}")
+            rate = len(train_idx) / (time.perf_counter() - epoch_started)
+            val_loss = evaluate(peft_model, encoded, eval_idx, settings.batch_size, pad)
+            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "examples_per_s": rate})
+            say(
+                f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} {split_name}_loss {val_loss:.3f} "
+                f"({rate:.1f} examples/s)"
+            )
+            if not val_idx or val_loss < best["val_loss"] - settings.min_delta:
+                best = history[-1]
+                best_weights = {name: p.detach().clone() for name, p in trainable.items()}
+            elif epoch - best["epoch"] >= settings.patience:
+                break
+    with torch.no_grad():
+        for name, p in trainable.items():
+            p.copy_(best_weights[name])
+    peft_model.eval()
+    report = SftReport(
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        train_loss=best["train_loss"],
+        val_loss=best["val_loss"],
+        epochs_run=len(history),
+        best_epoch=best["epoch"],
+        metrics_split=split_name,
+        seconds=time.perf_counter() - started,
+        history=history,
+    )
+    return peft_model, tokenizer, report
+
+
+def save_sft_adapter(
+    model: PeftModel,
+    tokenizer: PreTrainedTokenizerBase,
+    folder: Path,
+    base: BaseModel,
+    settings: SftSettings,
+    report: SftReport,
+    data_version: str,
+) -> Path:
+    """Save the LoRA, tokenizer and an "nl2sql" manifest (base, settings, data version, report) into folder."""
+    manifest = AdapterManifest(
+        kind="nl2sql",
+        base_identity=model_location(base).identity,
+        settings=settings.as_dict(),
+        data_version=data_version,
+        metrics=report.as_metadata(),
+    )
+    return save_adapter(model, tokenizer, folder, manifest)
+
+
+def merge_and_save(model: PeftModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> Path:
+    """Write the base with the LoRA merged in (a plain Hugging Face folder, the model left as it was), atomically."""
+    merged = copy.deepcopy(model).merge_and_unload()
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{folder.name}.", suffix=".saving", dir=folder.parent) as staging:
+        merged.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        swap_in(Path(staging), folder)
+    return folder
+
+
+def load_sft_model(
+    base: BaseModel, adapter_dir: Path, dtype: str = "float32"
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """The base with the saved "nl2sql" adapter merged in, for inference (eval mode), and its tokenizer."""
+    location = model_location(base)
+    check_adapter_base(adapter_dir, load_manifest(adapter_dir), location.identity, "nl2sql")
+    model, tokenizer = fresh_base(location, dtype)
+    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    return merged.eval(), tokenizer

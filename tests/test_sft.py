@@ -1,0 +1,215 @@
+"""Tests of NL2SQL fine-tuning: example encoding and truncation, learning, seeding, early stopping, save and merge."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from asasql_assets.evaluation.prompting import nl2sql_prompt
+from asasql_resources.models import sft
+from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
+from asasql_resources.models.decode import decode
+from asasql_resources.models.locate import ModelLocation
+from asasql_resources.models.sampling import Sampling
+from asasql_resources.models.sft import (
+    IGNORE_INDEX,
+    SftSettings,
+    encode_example,
+    evaluate,
+    fit_prompt,
+    load_sft_model,
+    merge_and_save,
+    pad_id,
+    save_sft_adapter,
+    stop_ids,
+    train_sft,
+    turn_end,
+)
+
+SCHEMA = "users(name, city, age, price) -- one row per user\norders(id, user_id, amount, status, day)"
+COLUMNS = ("name", "city", "age", "price")
+FAST = SftSettings(epochs=2, batch_size=4, learning_rate=1e-2, lora_r=4, lora_alpha=8, max_length=128)
+
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture(scope="module")
+def varied_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelLocation:
+    """The tiny Llama with embeddings 25 times larger, so that a LoRA can move its logits and greedy ties are rare."""
+    folder = tmp_path_factory.mktemp("varied-llama")
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    with torch.no_grad():
+        model.get_input_embeddings().weight.mul_(25)
+    model.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(tiny_model).save_pretrained(folder)
+    return ModelLocation(folder)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_model: Path) -> PreTrainedTokenizerBase:
+    """SmolLM2's tokenizer and chat template."""
+    return AutoTokenizer.from_pretrained(tiny_model)
+
+
+def toy_examples() -> list[tuple]:
+    """12 (prompt, SQL) pairs: one column of users per question, three wordings each."""
+    wordings = ("Show the {} of users", "List every user's {}", "What is the {} of each user?")
+    return [
+        (nl2sql_prompt(SCHEMA, wording.format(column), "duckdb"), f"SELECT {column} FROM users")
+        for column in COLUMNS
+        for wording in wordings
+    ]
+
+
+def sql_loss(model: torch.nn.Module, tokenizer: PreTrainedTokenizerBase, examples: list[tuple]) -> float:
+    """Mean loss per SQL token of a model on examples."""
+    encoded = [encode_example(tokenizer, prompt, sql, 128) for prompt, sql in examples]
+    return evaluate(model, encoded, range(len(encoded)), 4, pad_id(tokenizer))
+
+
+def lora_weights(model: PeftModel) -> dict[str, torch.Tensor]:
+    """Copies of the trainable weights."""
+    return {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+
+
+def test_encode_masks_the_prompt_and_keeps_the_sql_and_end_token(tokenizer: PreTrainedTokenizerBase) -> None:
+    prompt, sql = toy_examples()[0]
+    input_ids, labels = encode_example(tokenizer, prompt, sql, 512)
+    answer = [token for token in labels if token != IGNORE_INDEX]
+    rendered = tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+    assert len(input_ids) == len(labels)
+    assert labels[: len(input_ids) - len(answer)] == [IGNORE_INDEX] * (len(input_ids) - len(answer))
+    assert input_ids[-len(answer) :] == answer
+    assert tokenizer.decode(input_ids[: -len(answer)]) == rendered
+    assert tokenizer.decode(answer) == f"{sql}<|im_end|>"
+
+
+def test_the_end_token_stops_generation(tiny_model: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model)
+    end = tokenizer(turn_end(tokenizer), add_special_tokens=False)["input_ids"]
+    assert turn_end(tokenizer) == "<|im_end|>" and len(end) == 1
+    assert end[0] in stop_ids(model, tokenizer).tolist()
+
+
+def test_truncation_cuts_the_schema_context_and_keeps_the_question_and_sql(tokenizer: PreTrainedTokenizerBase) -> None:
+    long_schema = "\n".join(f"table_{i}(a_{i}, b_{i}, c_{i}) -- filler description number {i}" for i in range(40))
+    prompt = nl2sql_prompt(long_schema, "How many users live in Paris?", "duckdb")
+    sql = "SELECT count(*) FROM users WHERE city = 'Paris'"
+    full, _ = encode_example(tokenizer, prompt, sql, 4096)
+    input_ids, labels = encode_example(tokenizer, prompt, sql, 120)
+    text = tokenizer.decode(input_ids)
+    assert len(full) > 120 >= len(input_ids) >= 110
+    assert tokenizer.decode([t for t in labels if t != IGNORE_INDEX]) == f"{sql}<|im_end|>"
+    assert text.startswith("<|im_start|>system\nYou translate questions into one DuckDB SQL query.")
+    assert "table_0(a_0" in text and "table_39" not in text
+    assert text.endswith(f"\n\nQuestion: How many users live in Paris?\nSQL:<|im_end|>\n<|im_start|>assistant\n{sql}<|im_end|>")
+
+
+def test_a_prompt_without_a_context_is_cut_from_its_start(tokenizer: PreTrainedTokenizerBase) -> None:
+    prompt = nl2sql_prompt("", "word " * 100, "duckdb")
+    assert len(fit_prompt(tokenizer, prompt, 30)) == 30
+
+
+def test_an_sql_longer_than_max_length_is_refused(tokenizer: PreTrainedTokenizerBase) -> None:
+    prompt, _ = toy_examples()[0]
+    with pytest.raises(ValueError, match="leaving no room for the prompt"):
+        encode_example(tokenizer, prompt, "SELECT " + ", ".join(f"c{i}" for i in range(40)) + " FROM t", 32)
+
+
+def test_no_examples_is_a_clear_error(varied_model: ModelLocation) -> None:
+    with pytest.raises(ValueError, match="no .* examples to fine-tune"):
+        train_sft(varied_model, [], FAST)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("epochs", 0), ("learning_rate", 0.0), ("lora_dropout", 1.0), ("dtype", "float8")]
+)
+def test_settings_that_cannot_train_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=f"SftSettings.{field}"):
+        replace(FAST, **{field: value})
+
+
+def test_training_lowers_the_sql_loss_and_reports(
+    varied_model: ModelLocation, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    examples = toy_examples()
+    before = sql_loss(AutoModelForCausalLM.from_pretrained(varied_model.folder), tokenizer, examples)
+    lines: list[str] = []
+    model, _, report = train_sft(varied_model, examples, FAST, lines.append)
+    assert sql_loss(model, tokenizer, examples) < before - 1
+    assert (report.n_train, report.n_val, report.metrics_split) == (11, 1, "val")
+    assert report.epochs_run == len(report.history) == 2 and not model.training
+    assert lines[-1].startswith("epoch 2/2: train_loss") and "val_loss" in lines[-1]
+    assert report.as_metadata()["history"][0]["epoch"] == 1
+
+
+def test_training_is_seeded(varied_model: ModelLocation) -> None:
+    settings = replace(FAST, epochs=1)
+    first, _, report_a = train_sft(varied_model, toy_examples(), settings)
+    second, _, report_b = train_sft(varied_model, toy_examples(), settings)
+    third, _, _ = train_sft(varied_model, toy_examples(), replace(settings, seed=1))
+    weights_a, weights_b, weights_c = lora_weights(first), lora_weights(second), lora_weights(third)
+    assert [h["val_loss"] for h in report_a.history] == [h["val_loss"] for h in report_b.history]
+    assert all(torch.equal(weights_a[name], weights_b[name]) for name in weights_a)
+    assert not all(torch.equal(weights_a[name], weights_c[name]) for name in weights_a)
+
+
+def test_early_stopping_restores_the_best_epoch(
+    varied_model: ModelLocation, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted = iter([5.0, 4.0, 4.5, 3.0])
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def scripted_evaluate(model: PeftModel, *args: object) -> float:
+        snapshots.append(lora_weights(model))
+        return next(scripted)
+
+    monkeypatch.setattr(sft, "evaluate", scripted_evaluate)
+    model, _, report = train_sft(varied_model, toy_examples(), replace(FAST, epochs=4, patience=1))
+    assert (report.epochs_run, report.best_epoch, report.val_loss) == (3, 2, 4.0)
+    restored = lora_weights(model)
+    assert all(torch.equal(restored[name], snapshots[1][name]) for name in restored)
+    assert not all(torch.equal(restored[name], snapshots[2][name]) for name in restored)
+
+
+@pytest.fixture(scope="module")
+def trained(varied_model: ModelLocation) -> tuple[PeftModel, PreTrainedTokenizerBase, sft.SftReport]:
+    """A LoRA trained one epoch on the toy task."""
+    return train_sft(varied_model, toy_examples(), replace(FAST, epochs=1))
+
+
+def test_saved_adapter_loads_with_the_same_logits(
+    trained: tuple, varied_model: ModelLocation, tmp_path: Path
+) -> None:
+    model, tokenizer, report = trained
+    folder = save_sft_adapter(model, tokenizer, tmp_path / "nl2sql", varied_model, FAST, report, "v1")
+    manifest = load_manifest(folder)
+    assert (manifest.kind, manifest.base_identity, manifest.data_version) == ("nl2sql", varied_model.identity, "v1")
+    assert manifest.settings["learning_rate"] == FAST.learning_rate and manifest.metrics["n_train"] == 11
+    loaded, _ = load_sft_model(varied_model, folder)
+    input_ids = torch.tensor([encode_example(tokenizer, *toy_examples()[0], 128)[0]])
+    with torch.inference_mode():
+        torch.testing.assert_close(loaded(input_ids).logits, model(input_ids).logits, rtol=1e-4, atol=1e-4)
+    with pytest.raises(AdapterBaseMismatch):
+        load_sft_model(ModelLocation(tmp_path / "another-base"), folder)
+
+
+def test_merged_weights_load_and_decode_the_same(trained: tuple, tmp_path: Path) -> None:
+    model, tokenizer, _ = trained
+    before = lora_weights(model)
+    folder = merge_and_save(model, tokenizer, tmp_path / "merged")
+    merged = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    assert all(torch.equal(before[name], p) for name, p in lora_weights(model).items())
+    prompts = [fit_prompt(tokenizer, prompt, 256) for prompt, _ in toy_examples()[::3]]
+    sampling = Sampling(max_new_tokens=8)
+    with torch.inference_mode():
+        ours = decode(model, prompts, sampling, stop_ids(model, tokenizer), pad_id(tokenizer))
+        theirs = decode(merged, prompts, sampling, stop_ids(merged, tokenizer), pad_id(tokenizer))
+    assert ours == theirs and all(ours)
+    assert AutoTokenizer.from_pretrained(folder).chat_template == tokenizer.chat_template
