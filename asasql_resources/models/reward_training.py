@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from asasql_resources.models.reward import RewardModelHandle, pad_batch
+from asasql_resources.models.training import BestEpoch, check_settings
 
 MIN_SPLIT_EXAMPLES = 10  # below this, no validation split: too few to hold any out
 GROUP_BATCHES = 8  # batches per length-sorted window when shuffling
@@ -40,19 +41,7 @@ class TrainSettings:
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot train, naming the setting."""
-        checks = [
-            ("epochs", self.epochs >= 1, ">= 1"),
-            ("learning_rate", self.learning_rate > 0, "> 0"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("val_fraction", 0 <= self.val_fraction <= 0.5, "between 0 and 0.5"),
-            ("patience", self.patience >= 1, ">= 1"),
-            ("min_delta", self.min_delta >= 0, ">= 0"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"TrainSettings.{name} must be {rule}, got {getattr(self, name)!r}")
+        check_settings(self)
 
 
 @dataclass(frozen=True)
@@ -226,8 +215,7 @@ def train_reward_model(
     optimizer = torch.optim.AdamW(trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     rng = random.Random(settings.seed)
     history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"val_loss": math.inf}
-    best_weights: dict[str, torch.Tensor] = {}
+    stopper = BestEpoch(trainable, settings, validated=bool(val_idx))
     try:
         with torch.random.fork_rng():
             torch.manual_seed(settings.seed)
@@ -251,16 +239,12 @@ def train_reward_model(
                         f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} "
                         f"{split_name}_loss {val_loss:.3f} {split_name}_acc {metrics['accuracy']:.2f}{auc}"
                     )
-                if not val_idx or val_loss < best["val_loss"] - settings.min_delta:
-                    best = {**history[-1], **metrics}
-                    best_weights = {name: p.detach().clone() for name, p in trainable.items()}
-                elif epoch - best["epoch"] >= settings.patience:
+                if stopper.stop_after({**history[-1], **metrics}):
                     break
-        with torch.no_grad():
-            for name, p in trainable.items():
-                p.copy_(best_weights[name])
+        stopper.restore()
     finally:
         handle.model.eval()
+    best = stopper.record
     return TrainReport(
         n_train=len(train_idx),
         n_val=len(val_idx),

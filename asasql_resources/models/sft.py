@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import random
 import tempfile
 import time
@@ -23,6 +22,7 @@ from asasql_resources.models.locate import ModelLocation, resolve_model
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.reward import pad_batch
 from asasql_resources.models.reward_training import length_grouped_batches, split_validation
+from asasql_resources.models.training import BestEpoch, check_settings
 
 BASE_SETTING = "ASASQL_NL2SQL_BASE"
 IGNORE_INDEX = -100  # the label of a token that carries no loss (the prompt, the padding)
@@ -60,24 +60,16 @@ class SftSettings:
 
     def __post_init__(self) -> None:
         """Refuse settings that cannot train, naming the setting."""
-        checks = [
-            ("epochs", self.epochs >= 1, ">= 1"),
-            ("learning_rate", self.learning_rate > 0, "> 0"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("val_fraction", 0 <= self.val_fraction <= 0.5, "between 0 and 0.5"),
-            ("patience", self.patience >= 1, ">= 1"),
-            ("min_delta", self.min_delta >= 0, ">= 0"),
-            ("max_length", self.max_length >= 16, ">= 16"),
-            ("lora_r", self.lora_r >= 1, ">= 1"),
-            ("lora_alpha", self.lora_alpha >= 1, ">= 1"),
-            ("lora_dropout", 0 <= self.lora_dropout < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("max_grad_norm", self.max_grad_norm > 0, "> 0"),
-            ("dtype", self.dtype in DTYPES, f"one of {sorted(DTYPES)}"),
-        ]
-        for name, ok, rule in checks:
-            if not ok:
-                raise ValueError(f"SftSettings.{name} must be {rule}, got {getattr(self, name)!r}")
+        check_settings(
+            self,
+            [
+                ("max_length", self.max_length >= 16, ">= 16"),
+                ("lora_r", self.lora_r >= 1, ">= 1"),
+                ("lora_alpha", self.lora_alpha >= 1, ">= 1"),
+                ("lora_dropout", 0 <= self.lora_dropout < 1, "in [0, 1)"),
+                ("dtype", self.dtype in DTYPES, f"one of {sorted(DTYPES)}"),
+            ],
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """The settings as plain values, for adapter manifests."""
@@ -272,7 +264,6 @@ def train_sft(
     eval_idx, split_name = (val_idx, "val") if val_idx else (train_idx, "train")
     rng = random.Random(settings.seed)
     history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {"val_loss": math.inf}
     with torch.random.fork_rng():
         torch.manual_seed(settings.seed)
         peft_model = get_peft_model(model, settings.lora_config())
@@ -280,7 +271,7 @@ def train_sft(
         optimizer = torch.optim.AdamW(
             trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
-        best_weights: dict[str, torch.Tensor] = {}
+        stopper = BestEpoch(trainable, settings, validated=bool(val_idx))
         for epoch in range(1, settings.epochs + 1):
             batches = length_grouped_batches(lengths, train_idx, settings.batch_size, rng)
             epoch_started = time.perf_counter()
@@ -292,15 +283,11 @@ def train_sft(
                 f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} {split_name}_loss {val_loss:.3f} "
                 f"({rate:.1f} examples/s)"
             )
-            if not val_idx or val_loss < best["val_loss"] - settings.min_delta:
-                best = history[-1]
-                best_weights = {name: p.detach().clone() for name, p in trainable.items()}
-            elif epoch - best["epoch"] >= settings.patience:
+            if stopper.stop_after(history[-1]):
                 break
-    with torch.no_grad():
-        for name, p in trainable.items():
-            p.copy_(best_weights[name])
+    stopper.restore()
     peft_model.eval()
+    best = stopper.record
     report = SftReport(
         n_train=len(train_idx),
         n_val=len(val_idx),

@@ -1,0 +1,67 @@
+"""What both LoRA trainings share: the loop settings' checks and early stopping that keeps the best epoch's weights."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import torch
+
+
+class LoopSettings(Protocol):
+    """The settings every training loop has."""
+
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    val_fraction: float
+    patience: int
+    min_delta: float
+    weight_decay: float
+    max_grad_norm: float
+
+
+def check_settings(settings: LoopSettings, extra: list[tuple[str, bool, str]] | None = None) -> None:
+    """Refuse loop settings (and `extra` checks) that cannot train, naming the class and the setting."""
+    checks = [
+        ("epochs", settings.epochs >= 1, ">= 1"),
+        ("learning_rate", settings.learning_rate > 0, "> 0"),
+        ("batch_size", settings.batch_size >= 1, ">= 1"),
+        ("val_fraction", 0 <= settings.val_fraction <= 0.5, "between 0 and 0.5"),
+        ("patience", settings.patience >= 1, ">= 1"),
+        ("min_delta", settings.min_delta >= 0, ">= 0"),
+        ("weight_decay", settings.weight_decay >= 0, ">= 0"),
+        ("max_grad_norm", settings.max_grad_norm > 0, "> 0"),
+        *(extra or []),
+    ]
+    for name, ok, rule in checks:
+        if not ok:
+            raise ValueError(f"{type(settings).__name__}.{name} must be {rule}, got {getattr(settings, name)!r}")
+
+
+class BestEpoch:
+    """Early stopping on validation loss: keeps the best epoch's record and trainable weights, restores them."""
+
+    def __init__(self, trainable: Mapping[str, torch.nn.Parameter], settings: LoopSettings, validated: bool) -> None:
+        """Track `trainable`; without a validation split (`validated` False) every epoch counts as the best."""
+        self.trainable = trainable
+        self.patience = settings.patience
+        self.min_delta = settings.min_delta
+        self.validated = validated
+        self.record: dict[str, Any] = {"val_loss": math.inf}
+        self.weights: dict[str, torch.Tensor] = {}
+
+    def stop_after(self, record: dict[str, Any]) -> bool:
+        """Take one epoch's record (with `epoch` and `val_loss`); True when patience has run out."""
+        if not self.validated or record["val_loss"] < self.record["val_loss"] - self.min_delta:
+            self.record = record
+            self.weights = {name: p.detach().clone() for name, p in self.trainable.items()}
+            return False
+        return record["epoch"] - self.record["epoch"] >= self.patience
+
+    def restore(self) -> None:
+        """Copy the best epoch's weights back into the trainable parameters."""
+        with torch.no_grad():
+            for name, p in self.trainable.items():
+                p.copy_(self.weights[name])
