@@ -2,9 +2,12 @@
 
 Run: .venv/bin/python benchmarks/label_efficiency.py [--rounds 4] [--budget 12] [--seeds 3] [--base embedder]
 
-The pool is every gold-bank question of project_data with k SQL candidates from the bundled chat model (cached in
---home), labeled by execution match against the gold SQL. A fixed 30% of the questions is held out: their executable
-pairs are the evaluation set. For each strategy and seed, R rounds of budget B select pairs from the rest; after each
+The pool is a seeded sample of project_data's gold-bank questions, each with k SQL candidates from the bundled chat
+model (cached in --home). SmolLM2-135M writes almost no correct SQL for these questions (0 of 90 candidates for the
+first 30), so each question also gets its gold SQL and up to --mutants rule-based mutations of it (another literal,
+a dropped condition, a flipped order, a swapped aggregate): a pool with both classes, as a stronger generator makes.
+Every executable pair is labeled by execution match against the gold SQL (the reference annotator). A fixed 30% of
+the questions is held out: their pairs are the evaluation set. For each strategy and seed, R rounds of budget B select pairs from the rest; after each
 round a fresh reward model is trained on data_sample.json plus the labels so far and scored on the held-out pairs.
 It prints accuracy and AUC against the number of labels, the bar (labels hybrid needs to reach random's accuracy at
 the full budget, as a share of that budget), and saves a PNG of the curves.
@@ -17,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import sqlglot
+from sqlglot import exp
 
 from asasql_assets.active.history import with_context
 from asasql_assets.active.selection import STRATEGIES, cluster_pool, redundant_members, select_batch
@@ -36,31 +41,94 @@ SCORING = {"uncertainty", "hybrid"}
 CHUNK_QUESTIONS = 10  # questions per generate call: the call cache keeps every finished chunk
 
 
-def build_pool(home: Path, k: int, questions: int) -> pl.DataFrame:
-    """Gold-bank questions with k candidates each, checked, executed and labeled by reference (cached in home)."""
+def build_pool(home: Path, k: int, questions: int, generated_questions: int, mutant_count: int) -> pl.DataFrame:
+    """Gold-bank questions with generated candidates (the first ones), gold SQL and mutants, labeled by reference."""
     domain = load_domain(DOMAIN)
     dialect = domain.config.sql_dialect
     asked = reference_questions(domain.gold_bank, domain.catalog, limit=questions, seed=0, dialect=dialect, model="gold")
     chat = ChatModel(home=str(home), batch_size=32)
     started = time.perf_counter()
     chunks = []
-    for start in range(0, asked.height, CHUNK_QUESTIONS):
+    for start in range(0, min(generated_questions, asked.height), CHUNK_QUESTIONS):
         chunk, _ = synthesize_candidates(
             asked.slice(start, CHUNK_QUESTIONS), domain.catalog, domain.samples, chat,
             k=k, temperature=0.7, max_new_tokens=96, seed=0, dialect=dialect,
         )
         chunks.append(chunk)
-        done = min(start + CHUNK_QUESTIONS, asked.height)
-        print(f"  candidates: {done}/{asked.height} questions, {time.perf_counter() - started:.0f} s", flush=True)
-    candidates = pl.concat(chunks)
-    print(f"pool: {candidates.height} candidates in {time.perf_counter() - started:.0f} s", flush=True)
+        print(f"  candidates: {start + chunk['question_id'].n_unique()}/{generated_questions} questions, "
+              f"{time.perf_counter() - started:.0f} s", flush=True)
     gold = dict(zip(domain.gold_bank["question"].to_list(), domain.gold_bank["sql"].to_list()))
+    generated = pl.concat(chunks)
+    candidates = with_gold_and_mutants(generated, asked, gold, domain.catalog, mutant_count)
+    print(f"pool: {generated.height} generated candidates in {time.perf_counter() - started:.0f} s, "
+          f"{candidates.height - generated.height} gold and mutants", flush=True)
     with SqlSandbox().session(domain.database_path, domain.catalog) as session:
         checked = extract_columns(candidates, domain.catalog, dialect, session)
         executable = checked.filter(pl.col("exec_ok"))
         labels = reference_labels(executable.select("candidate_id", "question", "sql"), gold, session, dialect)
     pool = with_context(executable.join(labels.select("candidate_id", "label"), on="candidate_id"))
     return pool.filter(pl.col("label").is_not_null()).sort("candidate_id")
+
+
+def mutants(sql: str, values: list[str], count: int, rng: random.Random) -> list[str]:
+    """Up to `count` distinct rule-based mutations of one SQL statement (each a plausible wrong answer)."""
+
+    def another_literal(tree: exp.Expression) -> None:
+        texts = [node for node in tree.find_all(exp.Literal) if node.is_string]
+        numbers = [node for node in tree.find_all(exp.Literal) if not node.is_string]
+        if texts and values:
+            node = rng.choice(texts)
+            node.replace(exp.Literal.string(rng.choice([v for v in values if v != node.this] or values)))
+        elif numbers:
+            node = rng.choice(numbers)
+            node.replace(exp.Literal.number(str(float(node.this) * 2 + 1).removesuffix(".0")))
+
+    def drop_condition(tree: exp.Expression) -> None:
+        where = tree.args.get("where")
+        if where is None:
+            return
+        if isinstance(where.this, exp.And):
+            where.this.replace(rng.choice([where.this.left, where.this.right]))
+        else:
+            where.pop()
+
+    def flip_order(tree: exp.Expression) -> None:
+        for ordered in tree.find_all(exp.Ordered):
+            ordered.set("desc", not ordered.args.get("desc"))
+
+    def swap_aggregate(tree: exp.Expression) -> None:
+        swaps = {exp.Max: exp.Min, exp.Min: exp.Max, exp.Sum: exp.Avg, exp.Avg: exp.Sum}
+        for node in tree.find_all(*swaps):
+            node.replace(swaps[type(node)](this=node.this))
+            return
+
+    out: list[str] = []
+    rules = [another_literal, drop_condition, flip_order, swap_aggregate, another_literal]
+    rng.shuffle(rules)
+    for rule in rules:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+        rule(tree)
+        text = tree.sql(dialect="duckdb")
+        if text != sqlglot.parse_one(sql, read="duckdb").sql(dialect="duckdb") and text not in out:
+            out.append(text)
+        if len(out) == count:
+            break
+    return out
+
+
+def with_gold_and_mutants(
+    candidates: pl.DataFrame, asked: pl.DataFrame, gold: dict[str, str], catalog: pl.DataFrame, count: int
+) -> pl.DataFrame:
+    """The candidates plus, per asked question, its gold SQL and up to `count` mutations of it."""
+    rng = random.Random(0)
+    values = sorted({v for vs in catalog["possible_values"].to_list() for v in (vs or []) if v})
+    rows = []
+    for question_id, question, table in asked.select("question_id", "question", "table_name").iter_rows():
+        for i, sql in enumerate([gold[question], *mutants(gold[question], values, count, rng)]):
+            rows.append({"candidate_id": f"{question_id}-g{i}", "question_id": question_id, "question": question,
+                         "table_name": table, "sql": sql, "strategy": "gold" if i == 0 else "mutant",
+                         "context_truncated": False, "raw_output": sql})
+    return pl.concat([candidates, pl.DataFrame(rows, schema=candidates.schema)])
 
 
 def train_and_evaluate(
@@ -85,7 +153,7 @@ def run_strategy(
     metrics, scores = first
     curve = [(0, metrics["accuracy"], metrics["auc"])]
     labeled: set[str] = set()
-    train = TrainSettings(epochs=args.epochs, seed=seed)
+    train = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=seed)
     for _ in range(args.rounds):
         table = pl.DataFrame(
             {
@@ -157,21 +225,24 @@ def main() -> None:
     """Build the pool, run every strategy over the seeds, print the curves and the bar, save the plot."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=Path(".asasql-bench"), help="where the chat-model cache lives")
-    parser.add_argument("--questions", type=int, default=60, help="gold-bank questions in the pool (a seeded sample)")
+    parser.add_argument("--questions", type=int, default=120, help="gold-bank questions in the pool (a seeded sample)")
+    parser.add_argument("--generated", type=int, default=30, help="of which the first get k generated candidates")
     parser.add_argument("--k", type=int, default=3, help="SQL candidates per question")
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--budget", type=int, default=12)
+    parser.add_argument("--mutants", type=int, default=3, help="mutations of the gold SQL per question")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=8)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--k-clusters", type=int, default=8)
     parser.add_argument("--redundancy", type=float, default=0.95)
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--base", default="embedder", help="reward base: embedder (MiniLM) or '' (SmolLM2)")
-    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--max-length", type=int, default=64, help="tokens per pair (the schema context is cut first)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES))
     parser.add_argument("--png", type=Path, default=Path("benchmarks/label_efficiency.png"))
     args = parser.parse_args()
     started = time.perf_counter()
-    pool = build_pool(args.home.resolve(), args.k, args.questions)
+    pool = build_pool(args.home.resolve(), args.k, args.questions, args.generated, args.mutants)
     questions = sorted(set(pool["question"].to_list()))
     random.Random(0).shuffle(questions)
     held = set(questions[: int(0.3 * len(questions))])
@@ -187,7 +258,8 @@ def main() -> None:
     settings = RewardSettings(base=args.base, max_length=args.max_length)
     curves: dict[str, list[list[tuple[int, float, float]]]] = {s: [] for s in args.strategies.split(",")}
     for seed in range(args.seeds):
-        metrics, handle = train_and_evaluate(samples, selectable.head(0), held_out, settings, TrainSettings(epochs=args.epochs, seed=seed))
+        train = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=seed)
+        metrics, handle = train_and_evaluate(samples, selectable.head(0), held_out, settings, train)
         scores = handle.score(list(selectable.select("question", "context", "sql").iter_rows()))
         for strategy in curves:
             curves[strategy].append(

@@ -1,5 +1,6 @@
 """Stage 2 through Dagster: two rounds with the reference annotator on the demo domain, with the tiny reward base."""
 
+import importlib
 import os
 import re
 from pathlib import Path
@@ -13,7 +14,9 @@ from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, 
 from asasql_assets.active.checks import reward_model_not_stale
 from asasql_assets.active.partitions import ROUNDS
 from asasql_assets.active.sensors import annotation_workbooks
+from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli import rounds as rounds_cli
+from asasql_assets.cli.run import active_learning, prepare_environment, print_summary
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.synthesis.extraction import extract_columns
@@ -202,3 +205,31 @@ def test_workbook_round_trip_through_the_sensor_and_labeled_rounds(stage2: tuple
     assert labels.filter(pl.col("source") == "corrected").select("sql", "label").row(0) == ("SELECT count(*) FROM regions", True)
     assert labels["label"].sum() == BUDGET + 1 - 2
     assert set(labels["annotator_id"].to_list()) == {"ana"}
+
+
+def test_asasql_run_rounds_go_through_the_instance_and_stop_with_a_reason(
+    stage2: tuple, tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    source = stage2[0]
+    home = Home(tmp_path / "home")
+    for asset in ("schema_catalog", "schema_catalog__samples", "extracted_columns"):
+        frame, version = read_frame(source.asset_file(asset, None))
+        write_frame(frame, home.asset_file(asset, None), version)
+    settings = {"ASASQL_REWARD_BASE": str(tiny_model), "DAGSTER_HOME": str(tmp_path / "dagster"),
+                "ASASQL_HOME": str(home.root), "ASASQL_DOMAIN": str(DEMO), "ASASQL_ANNOTATOR": "reference"}
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    prepare_environment(home, DEMO, "reference")
+    importlib.reload(importlib.import_module("asasql_assets.definitions"))
+    try:
+        runs, reason = active_learning(home, StopRule(max_rounds=1), "reference")
+    finally:
+        importlib.reload(importlib.import_module("asasql_assets.definitions"))
+    assert reason == "ran the 1 round(s) asked for (--rounds 1)"
+    assert len(runs) == 4, "reward_model[0], scores and clusters[0], labels[0], reward_model[1]"
+    assert home.asset_file("labeled_rounds", "round_0").exists() and home.asset_file("reward_model", "round_1").exists()
+    with dg.DagsterInstance.get() as instance:
+        assert instance.get_dynamic_partitions(ROUNDS.name) == ["round_0", "round_1"]
+        assert all(instance.get_run_by_id(run).is_success for run in runs)
+    print_summary(home, runs)
+    assert "reward model by round:" in capsys.readouterr().out

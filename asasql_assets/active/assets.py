@@ -31,11 +31,19 @@ KINDS = {"polars", "parquet", "duckdb"}
 class RewardTrainingConfig(dg.Config):
     """How a round's reward model is fine-tuned (LoRA rank, alpha and max length are settings of `reward_base`)."""
 
-    epochs: int = Field(default=4, ge=1, description="Passes over the examples at most (early stopping may end sooner).")
-    learning_rate: float = Field(default=2e-4, gt=0, description="AdamW learning rate of the LoRA weights and head.")
-    batch_size: int = Field(default=16, ge=1, description="Examples per optimizer step.")
-    val_fraction: float = Field(default=0.1, gt=0, lt=1, description="Held-out share for early stopping and metrics.")
-    patience: int = Field(default=2, ge=0, description="Epochs without validation-loss improvement before stopping.")
+    epochs: int = Field(
+        default=TrainSettings.epochs, ge=1, description="Passes over the examples at most (early stopping may end sooner)."
+    )
+    learning_rate: float = Field(
+        default=TrainSettings.learning_rate, gt=0, description="AdamW learning rate of the LoRA weights and head."
+    )
+    batch_size: int = Field(default=TrainSettings.batch_size, ge=1, description="Examples per optimizer step.")
+    val_fraction: float = Field(
+        default=TrainSettings.val_fraction, gt=0, le=0.5, description="Held-out share for early stopping and metrics."
+    )
+    patience: int = Field(
+        default=TrainSettings.patience, ge=1, description="Epochs without validation-loss improvement before stopping."
+    )
     seed: int = Field(default=0, description="Seed of the split, the batch order and dropout.")
 
     def settings(self) -> TrainSettings:
