@@ -14,8 +14,11 @@ from tests.domain_factory import DomainSpec, write_domain
 ASASQL = str(Path(sys.executable).with_name("asasql"))
 
 
-def _asasql(*args: str, home: Path | None = None) -> subprocess.CompletedProcess[str]:
+def _asasql(*args: str, home: Path | None = None, models: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the console script; `models` points the chat model and the reward base at a local folder."""
     env = {**os.environ, **({"ASASQL_HOME": str(home)} if home else {})}
+    if models is not None:
+        env |= {"ASASQL_CHAT_MODEL": str(models), "ASASQL_REWARD_BASE": str(models)}
     env.pop("DAGSTER_HOME", None)
     return subprocess.run([ASASQL, *args], capture_output=True, text=True, env=env, timeout=600)
 
@@ -31,12 +34,13 @@ def test_validate_ok_and_broken(tmp_path: Path) -> None:
     assert "description_full.xlsx [schema] row 4, column possible_value" in broken.stderr
 
 
-def test_run_then_sql_prints_the_catalog(tmp_path: Path) -> None:
+def test_run_then_sql_prints_the_catalog(tmp_path: Path, tiny_model: Path) -> None:
     domain = write_domain(tmp_path / "shop")
     home = tmp_path / "home"
-    run = _asasql("run", "--domain", str(domain), "--home", str(home), "--rounds", "0")
+    run = _asasql("run", "--domain", str(domain), "--home", str(home), "--rounds", "0", models=tiny_model)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-    assert "schema_catalog" in run.stdout
+    assert "schema_catalog" in run.stdout and "reward_model[round_0]" in run.stdout
+    assert "stopped: ran the 0 round(s) asked for (--rounds 0)" in run.stdout
     assert (home / "dagster" / "dagster.yaml").exists()
     count = _asasql("sql", "select count(*) as n from schema_catalog", home=home)
     assert count.returncode == 0, count.stderr

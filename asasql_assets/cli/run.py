@@ -56,7 +56,9 @@ def prepare_environment(home: Home, domain: Path | None, annotator: str | None =
         os.environ["ASASQL_DOMAIN"] = str(domain)
     if annotator is not None:
         os.environ["ASASQL_ANNOTATOR"] = annotator
-    dagster_home = Path(os.environ.setdefault("DAGSTER_HOME", str(home.dagster)))
+    if not os.environ.get("DAGSTER_HOME"):
+        os.environ["DAGSTER_HOME"] = str(home.dagster)
+    dagster_home = Path(os.environ["DAGSTER_HOME"])
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
