@@ -93,12 +93,13 @@ def test_stage1_with_the_bundled_models(tmp_path: Path) -> None:
     try:
         questions = con.execute("select count(*) from forward_queries").fetchone()[0]
         candidates, parsed = con.execute("select count(*), sum(parse_ok::int) from extracted_columns").fetchone()
-        orphans = con.execute(
+        from_gold = con.execute(
             "select count(*) from nl2sql_candidates c anti join forward_queries q using (question_id)"
         ).fetchone()[0]
     finally:
         con.close()
-    assert questions > 0 and candidates == 2 * questions and orphans == 0
+    gold_questions = load_domain(domain).gold_bank.height
+    assert questions > 0 and candidates == 2 * (questions + gold_questions) and from_gold == 2 * gold_questions
     assert parsed > 0
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["no_test_set_leak"] and checks["candidates_belong_to_questions"]
