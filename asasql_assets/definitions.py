@@ -7,6 +7,7 @@ from asasql_assets.active.checks import reward_model_not_stale
 from asasql_assets.active.sensors import annotation_workbooks
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.catalog.checks import every_column_has_values, every_table_described
+from asasql_assets.finetune.assets import filtered_dataset
 from asasql_assets.resources import build_resources
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.synthesis.checks import (
@@ -43,6 +44,7 @@ defs = dg.Definitions(
         reward_scores,
         clusters,
         labeled_rounds,
+        filtered_dataset,
     ],
     asset_checks=[
         every_table_described,

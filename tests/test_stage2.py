@@ -1,8 +1,10 @@
 """Stage 2 through Dagster: two rounds with the reference annotator on the demo domain, with the tiny reward base."""
 
 import importlib
+import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +20,7 @@ from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli import rounds as rounds_cli
 from asasql_assets.cli.run import active_learning, prepare_environment, print_summary
 from asasql_assets.catalog.assets import schema_catalog
+from asasql_assets.finetune.assets import filtered_dataset
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import CANDIDATE_SCHEMA
@@ -29,6 +32,7 @@ from asasql_resources.models.embedder import Embedder
 from asasql_resources.models.reward import RewardModel
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, content_hash, read_frame, write_frame
+from asasql_resources.warehouse.io_manager import EXTRA_UPSTREAM_KEY
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
 ASSETS = [schema_catalog, forward_queries, nl2sql_candidates, extracted_columns, reward_model, reward_scores, clusters, labeled_rounds]
@@ -233,3 +237,31 @@ def test_asasql_run_rounds_go_through_the_instance_and_stop_with_a_reason(
         assert all(instance.get_run_by_id(run).is_success for run in runs)
     print_summary(home, runs)
     assert "reward model by round:" in capsys.readouterr().out
+
+
+def test_filtered_dataset_reads_the_last_round_and_every_label(stage2: tuple, tmp_path: Path) -> None:
+    source, _, resources = stage2
+    if not source.asset_file("reward_model", "round_1").exists():
+        pytest.skip("needs the rounds of the first test")
+    home = Home(tmp_path / "home")
+    shutil.copytree(source.parquet, home.parquet)
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(ROUNDS.name, ["round_0", "round_1"])
+    result = dg.materialize(
+        [*ASSETS, filtered_dataset],
+        selection=dg.AssetSelection.assets(filtered_dataset),
+        resources={**resources, "io_manager": WarehouseIOManager(home=str(home.root))},
+        instance=instance,
+    )
+    assert result.success
+    dataset = read_frame(home.asset_file("filtered_dataset", None))[0]
+    labels = pl.concat([read_frame(home.asset_file("labeled_rounds", key))[0] for key in ("round_0", "round_1")])
+    positives = labels.filter(pl.col("label"))
+    assert set(positives["question"].to_list()) <= set(dataset["question"].to_list())
+    assert dataset["question"].is_unique().all(), "one pair per question"
+    test_questions = set(load_domain(DEMO).test_set["question"].to_list())
+    assert not test_questions & set(dataset["question"].to_list())
+    metadata = result.asset_materializations_for_node("filtered_dataset")[0].metadata
+    assert "below_threshold" in metadata["waterfall"].value and metadata["threshold"].value > 0
+    lineage = json.loads(metadata[EXTRA_UPSTREAM_KEY].value)
+    assert set(lineage) == {"labeled_rounds[round_0]", "labeled_rounds[round_1]"}
