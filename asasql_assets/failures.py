@@ -12,12 +12,15 @@ from asasql_resources.models.remote import ChatBackendError
 USER_ERRORS = (DomainValidationError, ModelNotFound, ChatBackendError)
 
 
+def failure(error: Exception) -> dg.Failure:
+    """A dg.Failure carrying the error's message, not retried: the input must change first."""
+    return dg.Failure(description=str(error), metadata={"error": type(error).__name__}, allow_retries=False)
+
+
 @contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn a user error into dg.Failure carrying its message (no retries: the input must change first)."""
+def user_errors(*more: type[Exception]) -> Iterator[None]:
+    """Turn a user error (the known kinds, and `more`) into a clean failure instead of a traceback."""
     try:
         yield
-    except USER_ERRORS as error:
-        raise dg.Failure(
-            description=str(error), metadata={"error": type(error).__name__}, allow_retries=False
-        ) from None
+    except (*USER_ERRORS, *more) as error:
+        raise failure(error) from None

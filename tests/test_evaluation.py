@@ -8,7 +8,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from asasql_assets.evaluation import accuracy

@@ -12,10 +12,10 @@ from asasql_assets.active.labeling import by_judge, by_reference, by_workbook, s
 from asasql_assets.active.partitions import ROUNDS, round_number
 from asasql_assets.active.selection import STRATEGIES, uncertainty_summary
 from asasql_assets.active.steps import cluster_and_select, label_rows, score_pool, train_round, training_frame
-from asasql_assets.failures import user_errors
+from asasql_assets.failures import failure, user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import histogram, lines
-from asasql_resources.annotation import Annotator, AnnotationError
+from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
@@ -75,11 +75,6 @@ def _round(context: dg.AssetExecutionContext) -> int:
     return round_number(context.partition_key)
 
 
-def _failure(error: Exception) -> dg.Failure:
-    """A clean, non-retried failure carrying the error's message."""
-    return dg.Failure(description=str(error), metadata={"error": type(error).__name__}, allow_retries=False)
-
-
 @dg.asset(
     partitions_def=ROUNDS,
     group_name=GROUP,
@@ -98,18 +93,13 @@ def reward_model(
     """Fine-tune the reward base with LoRA on the samples and all earlier labels (reused when nothing changed)."""
     home = io_manager.layout
     number = _round(context)
-    try:
+    with user_errors(MissingRound):
         labels, trained_on = earlier_labels(home, number)
-    except MissingRound as error:
-        raise _failure(error) from None
     examples = training_frame(schema_catalog__samples, labels)
     context.log.info(f"{context.partition_key}: training on {examples.height} examples ({labels.height} labels)")
     adapter_dir = home.models / "reward_model" / context.partition_key
-    with user_errors():
-        try:
-            metrics, reused = train_round(reward_base, examples, config.settings(), adapter_dir, context.log.info)
-        except ValueError as error:
-            raise _failure(error) from None
+    with user_errors(ValueError):
+        metrics, reused = train_round(reward_base, examples, config.settings(), adapter_dir, context.log.info)
     row = {
         "adapter_path": metrics["adapter_path"],
         "model_version": metrics["model_version"],
@@ -220,17 +210,15 @@ def clusters(
 ) -> dg.Output[pl.DataFrame]:
     """k-means over embedded pairs, redundancy removal, then a budget of uncertain, diverse, unlabeled pairs."""
     if config.strategy not in STRATEGIES:
-        raise _failure(ValueError(f"strategy={config.strategy!r}: choose one of {', '.join(STRATEGIES)}"))
-    try:
+        raise failure(ValueError(f"strategy={config.strategy!r}: choose one of {', '.join(STRATEGIES)}"))
+    with user_errors(MissingRound):
         labels, _ = earlier_labels(io_manager.layout, _round(context))
-    except MissingRound as error:
-        raise _failure(error) from None
     references = None
     if annotator.kind == "reference":
         with user_errors():
             gold = domain.load().gold_bank
         if gold is None:
-            raise _failure(ValueError("the reference annotator needs gold_bank.json in the domain folder"))
+            raise failure(ValueError("the reference annotator needs gold_bank.json in the domain folder"))
         references = set(gold["question"].to_list())
     with user_errors():
         table = cluster_and_select(
@@ -305,8 +293,8 @@ def labeled_rounds(
                 path = io_manager.layout.annotations / f"{context.partition_key}.xlsx"
                 decisions, corrections = by_workbook(items, path, context.partition_key, session, dialect)
                 items, decisions = with_corrections(items, decisions, corrections)
-        except (AnnotationError, ValueError, FileNotFoundError) as error:
-            raise _failure(error) from None
+        except (ValueError, FileNotFoundError) as error:  # AnnotationError is a ValueError
+            raise failure(error) from None
     rows = label_rows(
         items,
         decisions,

@@ -6,8 +6,6 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from asasql_assets.active.assets import reward_model
-from asasql_assets.active.partitions import ROUNDS
 from asasql_assets.active.steps import score_pool
 from asasql_assets.failures import user_errors
 from asasql_assets.finetune.filtering import filter_dataset

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from itertools import islice
 
 import polars as pl
-import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import SqlglotError
