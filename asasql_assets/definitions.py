@@ -7,7 +7,9 @@ from asasql_assets.active.checks import reward_model_not_stale
 from asasql_assets.active.sensors import annotation_workbooks
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.catalog.checks import every_column_has_values, every_table_described
-from asasql_assets.finetune.assets import filtered_dataset
+from asasql_assets.evaluation.assets import nl2sql_evaluation
+from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model
+from asasql_assets.finetune.checks import no_test_question_in_training_set
 from asasql_assets.resources import build_resources
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.synthesis.checks import (
@@ -19,6 +21,7 @@ from asasql_assets.synthesis.checks import (
 
 SYNTHESIS = dg.AssetSelection.assets(schema_catalog, forward_queries, nl2sql_candidates, extracted_columns)
 ROUND = dg.AssetSelection.assets(reward_model, reward_scores, clusters, labeled_rounds)
+FINETUNE = dg.AssetSelection.assets(filtered_dataset, nl2sql_model, nl2sql_evaluation)
 
 synthesis_job = dg.define_asset_job(
     "asasql_main", selection=SYNTHESIS, description="Stage 1 of ASASQL on the configured domain: the candidate pool."
@@ -33,6 +36,11 @@ reward_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(reward_model),
     description="The reward model of one round alone: how a run of N rounds ends, with reward_model[round_N].",
 )
+finetune_job = dg.define_asset_job(
+    "finetune_and_evaluate",
+    selection=FINETUNE,
+    description="Stage 3 after the last round: the training set, the fine-tuned NL2SQL model and its evaluation.",
+)
 
 defs = dg.Definitions(
     assets=[
@@ -45,6 +53,8 @@ defs = dg.Definitions(
         clusters,
         labeled_rounds,
         filtered_dataset,
+        nl2sql_model,
+        nl2sql_evaluation,
     ],
     asset_checks=[
         every_table_described,
@@ -54,8 +64,9 @@ defs = dg.Definitions(
         candidates_belong_to_questions,
         execution_rate,
         reward_model_not_stale,
+        no_test_question_in_training_set,
     ],
-    jobs=[synthesis_job, round_job, reward_job],
+    jobs=[synthesis_job, round_job, reward_job, finetune_job],
     sensors=[annotation_workbooks],
     resources=build_resources(),
 )

@@ -8,6 +8,7 @@ from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.nl2sql import Nl2SqlBase
 from asasql_resources.models.reward import RewardModel
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
@@ -37,6 +38,7 @@ def build_resources() -> dict[str, object]:
             query_instruction=setting("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
         ),
         "reward_base": RewardModel(base=setting("ASASQL_REWARD_BASE", "embedder")),
+        "nl2sql_base": Nl2SqlBase(model=setting("ASASQL_NL2SQL_BASE", "")),
         "annotator": Annotator(
             kind=setting("ASASQL_ANNOTATOR", "reference"), annotator_id=setting("ASASQL_ANNOTATOR_ID", "")
         ),

@@ -15,10 +15,10 @@ ASASQL = str(Path(sys.executable).with_name("asasql"))
 
 
 def _asasql(*args: str, home: Path | None = None, models: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the console script; `models` points the chat model and the reward base at a local folder."""
+    """Run the console script; `models` points the chat model, the reward base and the NL2SQL base at a folder."""
     env = {**os.environ, **({"ASASQL_HOME": str(home)} if home else {})}
     if models is not None:
-        env |= {"ASASQL_CHAT_MODEL": str(models), "ASASQL_REWARD_BASE": str(models)}
+        env |= {"ASASQL_CHAT_MODEL": str(models), "ASASQL_REWARD_BASE": str(models), "ASASQL_NL2SQL_BASE": str(models)}
     env.pop("DAGSTER_HOME", None)
     return subprocess.run([ASASQL, *args], capture_output=True, text=True, env=env, timeout=600)
 
@@ -40,7 +40,8 @@ def test_run_then_sql_prints_the_catalog(tmp_path: Path, tiny_model: Path) -> No
     run = _asasql("run", "--domain", str(domain), "--home", str(home), "--rounds", "0", models=tiny_model)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "schema_catalog" in run.stdout and "reward_model[round_0]" in run.stdout
-    assert "stopped: ran the 0 round(s) asked for (--rounds 0)" in run.stdout
+    assert "stopped: ran the 0 round(s) asked for (--rounds 0); then Stage 3 ran" in run.stdout
+    assert "nl2sql_model " in run.stdout and "fine_tuned" in run.stdout and "execution accuracy" in run.stdout
     assert (home / "dagster" / "dagster.yaml").exists()
     count = _asasql("sql", "select count(*) as n from schema_catalog", home=home)
     assert count.returncode == 0, count.stderr

@@ -226,10 +226,10 @@ def test_asasql_run_rounds_go_through_the_instance_and_stop_with_a_reason(
     prepare_environment(home, DEMO, "reference")
     importlib.reload(importlib.import_module("asasql_assets.definitions"))
     try:
-        runs, reason = active_learning(home, StopRule(max_rounds=1), "reference")
+        runs, reason, complete = active_learning(home, StopRule(max_rounds=1), "reference")
     finally:
         importlib.reload(importlib.import_module("asasql_assets.definitions"))
-    assert reason == "ran the 1 round(s) asked for (--rounds 1)"
+    assert reason == "ran the 1 round(s) asked for (--rounds 1)" and complete
     assert len(runs) == 4, "reward_model[0], scores and clusters[0], labels[0], reward_model[1]"
     assert home.asset_file("labeled_rounds", "round_0").exists() and home.asset_file("reward_model", "round_1").exists()
     with dg.DagsterInstance.get() as instance:

@@ -91,7 +91,10 @@ def test_views_cover_plain_and_partitioned_assets(tmp_path: Path) -> None:
     write_frame(pl.DataFrame({"x": [1, 2]}), home.asset_file("plain", None), "p")
     for r in range(3):
         write_frame(pl.DataFrame({"y": [r]}), home.asset_file("rounds", f"round_{r}"), f"r{r}")
-    assert set(rebuild_views(home)) == {"plain", "rounds", "_materializations", "_llm_cache"}
+    segments = {"_materializations", "_llm_cache", "_evaluations", "_evaluation_items"}
+    assert set(rebuild_views(home)) == {"plain", "rounds", *segments}
+    for name in segments:
+        assert _query(home, f"select count(*) from {name}") == [(0,)], "an empty table before any segment"
     assert _query(home, "select count(*) from plain") == [(2,)]
     assert _query(home, "select round, partition, y from rounds order by round") == [
         (0, "round_0", 0),

@@ -96,36 +96,47 @@ def _round_value(home: Home, asset: str, partition: str, column: str) -> object:
     return frame[column].sum() if frame.height != 1 else frame[column][0]
 
 
-def active_learning(home: Home, rule: StopRule, annotator: str) -> tuple[list[str], str]:
-    """Rounds 0 … N-1, then reward_model[round_N], under the stopping rule; the run ids and why it stopped."""
+def active_learning(home: Home, rule: StopRule, annotator: str) -> tuple[list[str], str, bool]:
+    """Rounds 0 … N-1, then reward_model[round_N], under the stopping rule.
+
+    Returns the run ids, why the rounds stopped, and whether they are complete (Stage 3 may follow).
+    """
     runs = []
     number = 0
     while True:
         key = round_key(number)
         run_id = execute("reward_model_only", key)
         if run_id is None:
-            return runs, f"{key}: reward_model failed"
+            return runs, f"{key}: reward_model failed", False
         runs.append(run_id)
         reason = rule.after_model(number, _round_value(home, "reward_model", key, "val_accuracy"))
         if reason:
-            return runs, reason
+            return runs, reason, True
         run_id = execute("active_learning_round", key, ["reward_scores", "clusters"])
         if run_id is None:
-            return runs, f"{key}: scoring or selection failed"
+            return runs, f"{key}: scoring or selection failed", False
         runs.append(run_id)
         reason = rule.after_selection(number, int(_round_value(home, "clusters", key, "selected")))
         if reason:
-            return runs, reason
+            return runs, reason, True
         if annotator == "workbook" and not (home.annotations / f"{key}.xlsx").exists():
             from asasql_assets.cli.rounds import export
 
             export(key, home.root, overwrite=False)
-            return runs, f"{key}: waiting for labels in {home.annotations / (key + '.xlsx')}"
+            return runs, f"{key}: waiting for labels in {home.annotations / (key + '.xlsx')}", False
         run_id = execute("active_learning_round", key, ["labeled_rounds"])
         if run_id is None:
-            return runs, f"{key}: labeling failed"
+            return runs, f"{key}: labeling failed", False
         runs.append(run_id)
         number += 1
+
+
+def stage3_assets(domain: Path) -> list[str]:
+    """Stage 3's assets: nl2sql_evaluation only when the domain has a test set to evaluate on."""
+    if (domain / "test_set.json").exists():
+        return ["filtered_dataset", "nl2sql_model", "nl2sql_evaluation"]
+    print(f"note: {domain} has no test_set.json, so nl2sql_evaluation is skipped", flush=True)
+    return ["filtered_dataset", "nl2sql_model"]
 
 
 def print_summary(home: Home, run_ids: Sequence[str]) -> None:
@@ -155,14 +166,33 @@ def print_summary(home: Home, run_ids: Sequence[str]) -> None:
         for number, n_train, accuracy, auc in rounds:
             auc_text = f"{auc:.3f}" if auc is not None else "n/a"
             print(f"  round_{number:<4} trained on {n_train:>5}  val accuracy {accuracy:.3f}  val AUC {auc_text}")
+    if "nl2sql_evaluation" in views:
+        print_evaluation(home)
     print(f"\nwarehouse: {home.warehouse}")
-    print('next: make ui  |  asasql sql "select * from reward_model"')
+    print(f"models:    {home.models}")
+    print(
+        'next: make ui  |  asasql sql "select * from nl2sql_evaluation"  |  '
+        'asasql predict "How many running instances are there?" --execute'
+    )
+
+
+def print_evaluation(home: Home) -> None:
+    """Execution accuracy per model, overall and per category, from the nl2sql_evaluation view."""
+    con = connect_readonly(home)
+    try:
+        rows = con.execute("SELECT model, category, n, ex, parse_rate, exec_rate FROM nl2sql_evaluation").fetchall()
+    finally:
+        con.close()
+    print("\nexecution accuracy on the test set (EX; parse and exec rates overall):")
+    for model, category, n, ex, parse_rate, exec_rate in rows:
+        rates = f"  parse {parse_rate:.2f}  exec {exec_rate:.2f}" if category == "all" else ""
+        print(f"  {model:<13} {category:<12} n={n:<4} EX {ex if ex is not None else float('nan'):.3f}{rates}")
 
 
 def run(
     domain: Path | None, rounds: int, annotator: str, home_arg: Path | None, target_accuracy: float | None = None
 ) -> int:
-    """Validate the domain, then run Stage 1 and the active-learning rounds in-process on the persistent instance."""
+    """Validate the domain, then Stage 1, the active-learning rounds and Stage 3, in-process on the persistent instance."""
     home = Home(resolve_home(home_arg))
     domain = (domain or Path(os.environ.get("ASASQL_DOMAIN", "project_data"))).resolve()
     try:
@@ -178,8 +208,12 @@ def run(
             run_id = execute("asasql_main")
             runs, reason = ([run_id], "") if run_id else ([], "Stage 1 failed")
             if run_id:
-                more, reason = active_learning(home, rule, annotator)
+                more, reason, complete = active_learning(home, rule, annotator)
                 runs += more
+                if complete:
+                    run_id = execute("finetune_and_evaluate", None, stage3_assets(domain))
+                    runs += [run_id] if run_id else []
+                    reason = f"{reason}; then Stage 3" + (" ran" if run_id else " failed")
     except RunInProgress as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

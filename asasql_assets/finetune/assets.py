@@ -8,17 +8,24 @@ from pydantic import Field
 
 from asasql_assets.active.steps import score_pool
 from asasql_assets.failures import user_errors
-from asasql_assets.finetune.filtering import filter_dataset
+from asasql_assets.finetune.filtering import emptied_by, filter_dataset, with_value_swaps
+from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_assets.finetune.labels import all_labels, prospective_threshold
+from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
-from asasql_assets.plots import bars
+from asasql_assets.plots import bars, lines
 from asasql_resources.domain.resource import DomainResource
+from asasql_resources.models.adapters import AdapterBaseMismatch
+from asasql_resources.models.nl2sql import Nl2SqlBase
 from asasql_resources.models.reward import RewardModel
+from asasql_resources.models.sft import SftSettings
+from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 
 GROUP = "stage3_finetune"
 KINDS = {"polars", "parquet", "duckdb"}
 DEFAULT_THRESHOLD = 0.5
+EMPTIED_BY = "emptied_by"  # filtered_dataset metadata: the rule that removed the last rows
 
 
 class FilteredDatasetConfig(dg.Config):
@@ -33,6 +40,14 @@ class FilteredDatasetConfig(dg.Config):
     )
     drop_empty_results: bool = Field(default=True, description="An SQL with an empty result is dropped.")
     best_per_question: bool = Field(default=True, description="Keep only the best pair per question.")
+    value_swaps_per_pair: int = Field(
+        default=2,
+        ge=0,
+        description="Synthesis from the labeled pairs: up to this many variants of each, with a compared value "
+        "(column = 'v', written once in the question) swapped for another catalog value in both, the new SQL "
+        "executed; 0 turns it off.",
+    )
+    seed: int = Field(default=0, description="Seed of the value swaps.")
 
 
 @dg.asset(
@@ -41,23 +56,28 @@ class FilteredDatasetConfig(dg.Config):
     kinds=KINDS,
     ins={"reward_model": dg.AssetIn(partition_mapping=dg.LastPartitionMapping())},
     description="One row per (question, SQL) training pair: candidates that parse, use known columns, execute and "
-    "score over the threshold under the last round's reward model, plus every labeled positive and correction.",
+    "score over the threshold under the last round's reward model, plus every labeled positive and correction, "
+    "the positive samples of data_sample.json, and value-swap variants of those labeled pairs.",
 )
 def filtered_dataset(
     context: dg.AssetExecutionContext,
     config: FilteredDatasetConfig,
     extracted_columns: pl.DataFrame,
     reward_model: pl.DataFrame,
+    schema_catalog: pl.DataFrame,
+    schema_catalog__samples: pl.DataFrame,
     domain: DomainResource,
+    sandbox: SqlSandbox,
     reward_base: RewardModel,
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
-    """Score the pool with the last reward model, apply the rules in order, add the labeled positives."""
+    """Score the pool with the last reward model, apply the rules in order, add the labeled pairs and their swaps."""
     home = io_manager.layout
     model = reward_model.row(0, named=True)
     labels, label_versions = all_labels(home)
     with user_errors():
-        test_set = domain.load().test_set
+        loaded = domain.load()
+        test_set = loaded.test_set
         scores, _ = score_pool(
             reward_base,
             Path(model["adapter_path"]),
@@ -68,16 +88,34 @@ def filtered_dataset(
         )
     chosen = prospective_threshold(home, labels) if config.threshold is None else config.threshold
     threshold = DEFAULT_THRESHOLD if chosen is None else chosen
+    test_questions = test_set["question"].to_list() if test_set is not None else []
     dataset, waterfall = filter_dataset(
         extracted_columns,
         scores,
         labels,
-        test_set["question"].to_list() if test_set is not None else [],
+        test_questions,
+        samples=schema_catalog__samples,
         threshold=threshold,
         drop_empty_results=config.drop_empty_results,
         best_per_question=config.best_per_question,
     )
+    dialect = loaded.config.sql_dialect
+    with sandbox.session(loaded.database_path, schema_catalog) as session:
+        dataset, waterfall = with_value_swaps(
+            dataset,
+            waterfall,
+            schema_catalog,
+            dialect,
+            lambda sql: session.execute(sql, dialect),
+            test_questions,
+            per_pair=config.value_swaps_per_pair,
+            seed=config.seed,
+            keep_empty=not config.drop_empty_results,
+        )
     rules = waterfall.filter(pl.col("dropped") > 0)
+    emptied = emptied_by(waterfall)
+    if emptied:
+        context.log.warning(f"filtered_dataset is empty: the rule {emptied!r} removed the last rows")
     by_source = dataset.group_by("source").len().sort("source")
     return table_output(
         dataset,
@@ -89,6 +127,123 @@ def filtered_dataset(
             "waterfall": dg.MetadataValue.md(markdown_sample(waterfall, rows=waterfall.height)),
             "waterfall_plot": bars(rules["rule"].to_list(), {"rows dropped": rules["dropped"].to_list()}, "filter waterfall", "rows"),
             "by_source": dg.MetadataValue.md(markdown_sample(by_source, rows=by_source.height)),
+            **({EMPTIED_BY: emptied} if emptied else {}),
         },
         upstream_versions=label_versions,
     )
+
+
+class Nl2SqlTrainingConfig(dg.Config):
+    """How nl2sql_model is fine-tuned (the base model and dtype are settings of `nl2sql_base`)."""
+
+    epochs: int = Field(default=SftSettings.epochs, ge=1, description="Passes over the examples at most.")
+    learning_rate: float = Field(default=SftSettings.learning_rate, gt=0, description="AdamW learning rate of the LoRA.")
+    batch_size: int = Field(default=SftSettings.batch_size, ge=1, description="Examples per optimizer step.")
+    val_fraction: float = Field(
+        default=SftSettings.val_fraction, ge=0, le=0.5, description="Held-out share for early stopping and val_loss."
+    )
+    patience: int = Field(
+        default=SftSettings.patience, ge=1, description="Epochs without validation-loss improvement before stopping."
+    )
+    max_length: int = Field(default=SftSettings.max_length, ge=16, description="Tokens per example; the context is cut first.")
+    lora_r: int = Field(default=SftSettings.lora_r, ge=1, description="LoRA rank.")
+    context_chars: int = Field(
+        default=DEFAULT_CONTEXT_CHARS, ge=100, description="Characters of the domain schema context in every prompt."
+    )
+    save_merged: bool = Field(default=False, description="Also write the base with the LoRA merged in (models/nl2sql_model/merged).")
+    seed: int = Field(default=0, description="Seed of the split, the batch order and dropout.")
+
+    def settings(self) -> SftSettings:
+        """These fields as SftSettings."""
+        return SftSettings(
+            epochs=self.epochs,
+            learning_rate=self.learning_rate,
+            batch_size=self.batch_size,
+            val_fraction=self.val_fraction,
+            patience=self.patience,
+            max_length=self.max_length,
+            lora_r=self.lora_r,
+            lora_alpha=2 * self.lora_r,
+            seed=self.seed,
+        )
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds={"pytorch", "peft", "parquet"},
+    description="One row: the NL2SQL model, a LoRA adapter of the base chat model fine-tuned on filtered_dataset "
+    "(schema context and question in, SQL out; loss on the SQL only), saved under models/nl2sql_model.",
+)
+def nl2sql_model(
+    context: dg.AssetExecutionContext,
+    config: Nl2SqlTrainingConfig,
+    filtered_dataset: pl.DataFrame,
+    schema_catalog: pl.DataFrame,
+    domain: DomainResource,
+    nl2sql_base: Nl2SqlBase,
+    io_manager: dg.ResourceParam[WarehouseIOManager],
+) -> dg.Output[pl.DataFrame]:
+    """Fine-tune (or reuse the adapter trained on the same data and settings) and describe it in one row."""
+    home = io_manager.layout
+    folder = home.models / "nl2sql_model"
+    with user_errors(EmptyTrainingSet, AdapterBaseMismatch):
+        check_not_empty(filtered_dataset, _emptied_by(context))
+        dialect = domain.load().config.sql_dialect
+        schema_context = domain_schema_context(schema_catalog, max_chars=config.context_chars)
+        context.log.info(f"nl2sql_model: fine-tuning on {filtered_dataset.height} pairs")
+        metrics, reused = train_or_reuse(
+            nl2sql_base,
+            filtered_dataset,
+            schema_context,
+            dialect,
+            config.settings(),
+            folder / "fine_tuned",
+            context.log.info,
+            merged_dir=folder / "merged" if config.save_merged else None,
+        )
+    sources = dict(filtered_dataset.group_by("source").len().iter_rows())
+    row = {
+        "adapter_path": metrics["adapter_path"],
+        "merged_path": str(folder / "merged") if config.save_merged else None,
+        "model_version": metrics["model_version"],
+        "base": metrics["base"],
+        "n_train": int(metrics["n_train"]),
+        "n_val": int(metrics["n_val"]),
+        "n_synthetic": int(sources.get("synthetic", 0)),
+        "n_labeled": filtered_dataset.height - int(sources.get("synthetic", 0)),
+        "train_loss": float(metrics["train_loss"]),
+        "val_loss": float(metrics["val_loss"]),
+        "metrics_split": metrics["metrics_split"],
+        "best_epoch": int(metrics["best_epoch"]),
+        "epochs_run": int(metrics["epochs_run"]),
+        "context_chars": config.context_chars,
+        "train_seconds": round(float(metrics["seconds"]), 1),
+    }
+    history = metrics["history"]
+    epochs = [entry["epoch"] for entry in history]
+    return table_output(
+        pl.DataFrame([row], schema_overrides={"merged_path": pl.String}),
+        {
+            **{key: value for key, value in row.items() if value is not None},
+            "reused": reused,
+            "loss_by_epoch": lines(
+                {
+                    "train loss": (epochs, [entry["train_loss"] for entry in history]),
+                    f"{metrics['metrics_split']} loss": (epochs, [entry["val_loss"] for entry in history]),
+                },
+                "nl2sql_model loss per SQL token",
+                "epoch",
+                "loss",
+            ),
+        },
+    )
+
+
+def _emptied_by(context: dg.AssetExecutionContext) -> str | None:
+    """The rule that emptied the latest filtered_dataset, from its materialization metadata."""
+    event = context.instance.get_latest_materialization_event(dg.AssetKey("filtered_dataset"))
+    if event is None or event.asset_materialization is None:
+        return None
+    value = event.asset_materialization.metadata.get(EMPTIED_BY)
+    return str(value.value) if value is not None else None

@@ -9,6 +9,7 @@ import polars as pl
 from sklearn.metrics import precision_recall_curve
 
 from asasql_assets.active.labeling import CORRECTED_SUFFIX
+from asasql_assets.finetune.augment import Execute, value_swaps
 from asasql_assets.synthesis.questions import normalise_question
 
 DATASET_SCHEMA = {
@@ -46,6 +47,7 @@ def filter_dataset(
     labels: pl.DataFrame,
     test_questions: Iterable[str],
     *,
+    samples: pl.DataFrame | None = None,
     threshold: float,
     drop_empty_results: bool,
     best_per_question: bool,
@@ -54,7 +56,8 @@ def filter_dataset(
 
     Candidates must have an SQL that parses, uses only catalog tables and columns, executes (an empty result is a
     drop when `drop_empty_results`), was not labeled incorrect, is not a test-set question, and scores at or above
-    `threshold` under the latest reward model. Every labeled positive (corrected SQL included) is then added; with
+    `threshold` under the latest reward model. Every labeled positive (corrected SQL included) and every positive of
+    the domain's `samples` is then added; with
     `best_per_question`, one row per question is kept: a labeled one first, then the highest score.
     """
     held_out = {normalise_question(q) for q in test_questions}
@@ -72,7 +75,9 @@ def filter_dataset(
     pool = _drop(pool, unseen, "test_question", waterfall)
     pool = _drop(pool, pl.col("score") >= threshold, "below_threshold", waterfall)
     synthetic = pool.with_columns(pl.lit("synthetic").alias("source")).select(list(DATASET_SCHEMA))
-    positives = _labeled_positives(labels, candidates, held_out)
+    positives = pl.concat(
+        [_labeled_positives(labels, candidates, held_out).cast(DATASET_SCHEMA), _sample_positives(samples, held_out)]
+    )
     waterfall.append({"rule": "labeled_positives_added", "dropped": -positives.height, "left": synthetic.height + positives.height})
     dataset = pl.concat([positives.cast(DATASET_SCHEMA), synthetic.cast(DATASET_SCHEMA)])
     dataset = dataset.unique(subset=["question", "sql"], keep="first", maintain_order=True)
@@ -83,6 +88,66 @@ def filter_dataset(
         waterfall.append({"rule": "not_best_for_question", "dropped": dataset.height - best.height, "left": best.height})
         dataset = best
     return dataset.sort("question", "source"), pl.DataFrame(waterfall)
+
+
+def with_value_swaps(
+    dataset: pl.DataFrame,
+    waterfall: pl.DataFrame,
+    catalog: pl.DataFrame,
+    dialect: str,
+    execute: Execute,
+    test_questions: Iterable[str],
+    *,
+    per_pair: int,
+    seed: int,
+    keep_empty: bool,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The dataset plus value-swap variants of its labeled rows (source "value_swap"), none a test question.
+
+    The waterfall gains the rows added and the variants dropped because their SQL failed or returned nothing.
+    """
+    if per_pair == 0:
+        return dataset, waterfall
+    held_out = {normalise_question(q) for q in test_questions}
+    labeled = dataset.filter(pl.col("source") != "synthetic")
+    variants, counts = value_swaps(labeled, catalog, dialect, execute, per_pair=per_pair, seed=seed, keep_empty=keep_empty)
+    variants = variants.filter(
+        ~pl.col("question").map_elements(normalise_question, return_dtype=pl.String).is_in(list(held_out))
+    ).with_columns(pl.lit("value_swap").alias("source"), (pl.col("candidate_id") + "#swap").alias("candidate_id"))
+    fresh = variants.join(dataset.select("question"), on="question", how="anti").select(list(DATASET_SCHEMA))
+    left = waterfall["left"][-1]
+    steps = [
+        {"rule": "value_swap_exec_error", "dropped": counts["exec_error"], "left": left},
+        {"rule": "value_swap_empty_result", "dropped": counts["empty_result"], "left": left},
+        {"rule": "value_swaps_added", "dropped": -fresh.height, "left": left + fresh.height},
+    ]
+    grown = pl.concat([dataset, fresh.cast(DATASET_SCHEMA)]).sort("question", "source")
+    return grown, pl.concat([waterfall, pl.DataFrame(steps, schema=waterfall.schema)])
+
+
+def emptied_by(waterfall: pl.DataFrame) -> str | None:
+    """The first rule after which no row was left, or None when rows remain."""
+    empty = waterfall.filter((pl.col("left") == 0) & (pl.col("dropped") > 0))
+    return empty["rule"][0] if empty.height and waterfall["left"][-1] == 0 else None
+
+
+def _sample_positives(samples: pl.DataFrame | None, held_out: set[str]) -> pl.DataFrame:
+    """The domain's positive labeled samples outside the test set, as dataset rows (source "data_sample")."""
+    if samples is None or samples.is_empty():
+        return pl.DataFrame(schema=DATASET_SCHEMA)
+    positive = samples.filter(
+        pl.col("label") & ~pl.col("origin_query").map_elements(normalise_question, return_dtype=pl.String).is_in(list(held_out))
+    )
+    return positive.select(
+        pl.col("origin_query").alias("question"),
+        "sql",
+        "table_name",
+        "table",
+        "column",
+        pl.lit(1.0).alias("score"),
+        pl.lit("data_sample").alias("source"),
+        pl.format("sample:{}", "sample_id").alias("candidate_id"),
+    ).cast(DATASET_SCHEMA)
 
 
 def _labeled_positives(labels: pl.DataFrame, candidates: pl.DataFrame, held_out: set[str]) -> pl.DataFrame:

@@ -13,15 +13,20 @@ def forward_queries_not_empty(forward_queries: pl.DataFrame) -> dg.AssetCheckRes
     return dg.AssetCheckResult(passed=forward_queries.height > 0, metadata={"questions": forward_queries.height})
 
 
-@dg.asset_check(asset="forward_queries", description="No question equals a held-out test-set question (normalised text).")
-def no_test_set_leak(forward_queries: pl.DataFrame, domain: DomainResource) -> dg.AssetCheckResult:
-    """Fail, naming the questions, when a test-set question leaked into the pool."""
+def held_out_leak(questions: list[str], domain: DomainResource) -> dg.AssetCheckResult:
+    """Fail, naming the questions, when any of them is a held-out test-set question (normalised text)."""
     test_set = domain.load().test_set
     held_out = {normalise_question(q) for q in (test_set["question"].to_list() if test_set is not None else [])}
-    leaked = [q for q in forward_queries["question"].to_list() if normalise_question(q) in held_out]
+    leaked = [q for q in questions if normalise_question(q) in held_out]
     return dg.AssetCheckResult(
         passed=not leaked, metadata={"leaked": len(leaked), "examples": "; ".join(leaked[:5]) or "none"}
     )
+
+
+@dg.asset_check(asset="forward_queries", description="No question equals a held-out test-set question (normalised text).")
+def no_test_set_leak(forward_queries: pl.DataFrame, domain: DomainResource) -> dg.AssetCheckResult:
+    """Fail, naming the questions, when a test-set question leaked into the pool."""
+    return held_out_leak(forward_queries["question"].to_list(), domain)
 
 
 @dg.asset_check(

@@ -178,21 +178,39 @@ def fresh_base(base: BaseModel, dtype: str) -> tuple[PreTrainedModel, PreTrained
     return copy.deepcopy(loaded.model), loaded.tokenizer
 
 
+def shared_prefix(sequences: Sequence[list[int]], limit: int) -> int:
+    """How many leading tokens every sequence shares (at most limit)."""
+    first = sequences[0]
+    length = min(min(len(ids) for ids in sequences), limit)
+    for ids in sequences[1:]:
+        length = next((i for i in range(length) if ids[i] != first[i]), length)
+    return length
+
+
 def batch_loss(
     model: PreTrainedModel | PeftModel, encoded: Sequence[Encoded], batch: Sequence[int], pad: int
 ) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy per SQL token of a batch (right-padded to its longest example), and the number of SQL tokens.
 
-    Logits are computed only from the position before the batch's first SQL token on (the vocabulary projection
-    of the prompt positions would be wasted work and memory).
+    The prompt start that every example shares (system turn and schema context) runs once, as one row whose
+    keys and values are repeated for the batch; gradients flow back through them, so the loss equals that of
+    the full rows. Logits are computed only from the position before the batch's first SQL token on.
     """
     input_ids, attention_mask = pad_batch([encoded[i][0] for i in batch], pad)
     labels, _ = pad_batch([encoded[i][1] for i in batch], IGNORE_INDEX)
     first = int((labels != IGNORE_INDEX).int().argmax(dim=1).min()) - 1
+    shared = shared_prefix([encoded[i][0] for i in batch], first) if len(batch) > 1 else 0
+    device = model.device
+    cache = None
+    if shared > 0:
+        cache = model(input_ids=input_ids[:1, :shared].to(device), use_cache=True, logits_to_keep=1).past_key_values
+        cache.batch_repeat_interleave(len(batch))
     out = model(
-        input_ids=input_ids.to(model.device),
-        attention_mask=attention_mask.to(model.device),
-        labels=labels[:, first:].to(model.device),
+        input_ids=input_ids[:, shared:].to(device),
+        attention_mask=attention_mask.to(device),
+        past_key_values=cache,
+        use_cache=cache is not None,
+        labels=labels[:, first:].to(device),
         logits_to_keep=labels.shape[1] - first,
     )
     return out.loss, int((labels != IGNORE_INDEX).sum())

@@ -35,6 +35,16 @@ class Home:
         return self.root / "cache" / "llm"
 
     @property
+    def evaluations(self) -> Path:
+        """Folder of nl2sql_evaluation's figures, one segment per run."""
+        return self.root / "ledger" / "evaluations"
+
+    @property
+    def evaluation_items(self) -> Path:
+        """Folder of nl2sql_evaluation's per-question judgements, one segment per run."""
+        return self.root / "ledger" / "evaluation_items"
+
+    @property
     def warehouse(self) -> Path:
         """The DuckDB file that holds only views."""
         return self.root / "warehouse.duckdb"

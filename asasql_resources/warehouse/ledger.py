@@ -1,15 +1,13 @@
 """The `_materializations` ledger: one small Parquet file per materialization, owned by the run that wrote it."""
 
 import json
-import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
 import polars as pl
 
 from asasql_resources.warehouse.home import Home
-from asasql_resources.warehouse.segments import LEDGER_SCHEMA
-from asasql_resources.warehouse.store import write_frame
+from asasql_resources.warehouse.segments import LEDGER_SCHEMA, append_segment
 
 @dataclass(frozen=True)
 class MaterializationRecord:
@@ -31,6 +29,5 @@ def append_record(home: Home, record: MaterializationRecord) -> None:
     row = asdict(record)
     row["upstream_versions"] = json.dumps(record.upstream_versions, sort_keys=True)
     frame = pl.DataFrame([row], schema=LEDGER_SCHEMA)
-    name = f"{time.time_ns()}-{record.asset}-{record.partition or '_'}.parquet"
-    write_frame(frame, home.ledger / name)
+    append_segment(home.ledger, frame, f"{record.asset}-{record.partition or '_'}")
 

@@ -1,8 +1,12 @@
 """Tables that runs append to as segment files, never rewriting one: their schemas and folders."""
 
+import time
+from pathlib import Path
+
 import polars as pl
 
 from asasql_resources.warehouse.home import Home
+from asasql_resources.warehouse.store import write_frame
 
 LEDGER_SCHEMA = {
     "asset": pl.String,
@@ -26,7 +30,43 @@ LLM_CACHE_SCHEMA = {
     "created_at": pl.Datetime("us", "UTC"),
 }
 
-DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Int64: "BIGINT", pl.List(pl.String): "VARCHAR[]"}
+# nl2sql_evaluation's figures of every run, so that runs can be compared: one row per (model, category).
+EVALUATIONS_SCHEMA = {
+    "run_id": pl.String,
+    "model": pl.String,
+    "model_version": pl.String,
+    "category": pl.String,
+    "n": pl.Int64,
+    "ex": pl.Float64,
+    "parse_rate": pl.Float64,
+    "exec_rate": pl.Float64,
+    "skipped_gold": pl.Int64,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+# nl2sql_evaluation's judgement of every test question of every run, per model.
+EVALUATION_ITEMS_SCHEMA = {
+    "run_id": pl.String,
+    "model": pl.String,
+    "question": pl.String,
+    "category": pl.String,
+    "gold_sql": pl.String,
+    "predicted_sql": pl.String,
+    "parse_ok": pl.Boolean,
+    "exec_ok": pl.Boolean,
+    "match": pl.Boolean,
+    "skipped_gold": pl.Boolean,
+    "error": pl.String,
+    "created_at": pl.Datetime("us", "UTC"),
+}
+
+DUCKDB_TYPES = {
+    pl.String: "VARCHAR",
+    pl.Int64: "BIGINT",
+    pl.Float64: "DOUBLE",
+    pl.Boolean: "BOOLEAN",
+    pl.List(pl.String): "VARCHAR[]",
+}
 
 
 def segment_tables(home: Home) -> dict[str, tuple[str, dict[str, pl.DataType]]]:
@@ -34,7 +74,16 @@ def segment_tables(home: Home) -> dict[str, tuple[str, dict[str, pl.DataType]]]:
     return {
         "_materializations": (str(home.ledger), LEDGER_SCHEMA),
         "_llm_cache": (str(home.llm_cache), LLM_CACHE_SCHEMA),
+        "_evaluations": (str(home.evaluations), EVALUATIONS_SCHEMA),
+        "_evaluation_items": (str(home.evaluation_items), EVALUATION_ITEMS_SCHEMA),
     }
+
+
+def append_segment(folder: Path, frame: pl.DataFrame, label: str) -> Path:
+    """Write frame as a new segment file of a table (never rewriting one), atomically; its path."""
+    path = folder / f"{time.time_ns()}-{label}.parquet"
+    write_frame(frame, path)
+    return path
 
 
 def empty_select_sql(schema: dict[str, pl.DataType]) -> str:

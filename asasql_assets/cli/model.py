@@ -1,0 +1,182 @@
+"""`asasql export` and `asasql predict`: the training set for other trainers, and the fine-tuned model's answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context, nl2sql_prompt
+from asasql_resources.domain import DomainValidationError, load_domain
+from asasql_resources.warehouse import Home, read_frame, resolve_home
+
+FORMATS = ("jsonl", "alpaca", "sharegpt")
+
+
+class MissingAsset(RuntimeError):
+    """An asset a command needs has not been materialized in this home."""
+
+
+def _asset(home: Home, name: str) -> pl.DataFrame:
+    """The stored table of an unpartitioned asset, or MissingAsset naming what to run."""
+    path = home.asset_file(name, None)
+    if not path.exists():
+        raise MissingAsset(f"no {name} in {home.root}: run `asasql run` (or materialize {name} in `make ui`) first")
+    return read_frame(path)[0]
+
+
+def _context_chars(home: Home) -> int:
+    """The schema-context size nl2sql_model was trained with (the default before it exists)."""
+    path = home.asset_file("nl2sql_model", None)
+    return int(read_frame(path)[0]["context_chars"][0]) if path.exists() else DEFAULT_CONTEXT_CHARS
+
+
+def export_records(dataset: pl.DataFrame, schema_context: str, dialect: str, fmt: str) -> list[dict[str, Any]]:
+    """The training pairs in one format: jsonl (the seed's field names plus schema_context), alpaca or sharegpt.
+
+    alpaca and sharegpt carry the exact system and user turns that nl2sql_model is trained and queried with.
+    """
+    records = []
+    for row in dataset.iter_rows(named=True):
+        prompt = nl2sql_prompt(schema_context, row["question"], dialect)
+        if fmt == "jsonl":
+            records.append(
+                {
+                    "origin_query": row["question"],
+                    "sql": row["sql"],
+                    "table_name": row["table_name"],
+                    "table": row["table"],
+                    "column": row["column"],
+                    "label": True,
+                    "schema_context": schema_context,
+                    "source": row["source"],
+                }
+            )
+        elif fmt == "alpaca":
+            records.append({"instruction": prompt.user, "input": "", "output": row["sql"], "system": prompt.system})
+        elif fmt == "sharegpt":
+            records.append(
+                {
+                    "conversations": [{"from": "human", "value": prompt.user}, {"from": "gpt", "value": row["sql"]}],
+                    "system": prompt.system,
+                }
+            )
+        else:
+            raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return records
+
+
+def write_json(records: list[dict[str, Any]], out: Path, lines: bool) -> None:
+    """Write records as JSON Lines or one JSON array, atomically (a temporary sibling, then rename)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            if lines:
+                stream.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+            else:
+                json.dump(records, stream, ensure_ascii=False, indent=1)
+        os.replace(temporary, out)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def _domain(domain: Path | None) -> Path:
+    """The domain folder: the argument, else $ASASQL_DOMAIN, else project_data."""
+    return domain or Path(os.environ.get("ASASQL_DOMAIN", "project_data"))
+
+
+def export(fmt: str, out: Path, home_arg: Path | None, domain: Path | None) -> int:
+    """Write filtered_dataset to out in one format; 1 when it is missing."""
+    home = Home(resolve_home(home_arg))
+    try:
+        dataset = _asset(home, "filtered_dataset")
+        catalog = _asset(home, "schema_catalog")
+        loaded = load_domain(_domain(domain))
+    except (MissingAsset, DomainValidationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    context = domain_schema_context(catalog, max_chars=_context_chars(home))
+    records = export_records(dataset, context, loaded.config.sql_dialect, fmt)
+    write_json(records, out, lines=fmt == "jsonl")
+    print(f"wrote {len(records)} {fmt} records to {out}")
+    return 0
+
+
+def _questions(question: str | None, file: Path | None) -> list[str]:
+    """The questions to answer: the argument, or the `question` of every object in a JSON array file."""
+    if file is None:
+        if not question or not question.strip():
+            raise ValueError("give a question, or --file QUESTIONS.json")
+        return [question]
+    try:
+        items = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{file}: not a readable JSON file: {error}") from None
+    if not isinstance(items, list):
+        raise ValueError(f"{file}: expected a JSON array of {{\"question\": ...}} objects")
+    questions = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
+            raise ValueError(f"{file}: item {index}: expected an object with a non-empty string \"question\"")
+        questions.append(item["question"])
+    return questions
+
+
+def _rows(columns: list[str], rows: list[tuple]) -> Iterator[str]:
+    """Result rows as tab-separated lines under a header."""
+    yield "\t".join(columns)
+    for row in rows:
+        yield "\t".join("" if value is None else str(value) for value in row)
+
+
+def predict(
+    question: str | None, file: Path | None, out: Path | None, execute: bool, home_arg: Path | None, domain: Path | None
+) -> int:
+    """Answer questions with the latest nl2sql_model: print SQL (and rows with execute), or write --out in batch."""
+    from asasql_assets.evaluation.accuracy import predict_sql
+    from asasql_resources.models.nl2sql import Nl2SqlBase
+    from asasql_resources.sandbox import SqlSandbox
+
+    home = Home(resolve_home(home_arg))
+    try:
+        questions = _questions(question, file)
+        trained = _asset(home, "nl2sql_model").row(0, named=True)
+        catalog = _asset(home, "schema_catalog")
+        loaded = load_domain(_domain(domain))
+        model, tokenizer = Nl2SqlBase(model=trained["base"]).load(Path(trained["adapter_path"]))
+    except (ValueError, OSError, MissingAsset, DomainValidationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    dialect = loaded.config.sql_dialect
+    context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
+    prompts = [nl2sql_prompt(context, q, dialect) for q in questions]
+    say = (lambda done, total: print(f"predicted {done}/{total}", file=sys.stderr)) if len(prompts) > 1 else None
+    sqls = predict_sql(model, tokenizer, prompts, dialect=dialect, max_new_tokens=128, progress=say)
+    if out is not None:
+        write_json([{"question": q, "sql": s} for q, s in zip(questions, sqls, strict=True)], out, lines=False)
+        print(f"wrote {len(sqls)} predictions to {out} ({sum(s is None for s in sqls)} without SQL)")
+        return 0
+    failed = False
+    with SqlSandbox().session(loaded.database_path, loaded.catalog) as session:
+        for q, sql in zip(questions, sqls, strict=True):
+            if sql is None:
+                print(f"-- no SQL query in the model's answer to: {q}", file=sys.stderr)
+                failed = True
+                continue
+            print(sql)
+            if execute:
+                result = session.execute(sql, dialect)
+                if not result.ok:
+                    print(f"-- error: {result.error}", file=sys.stderr)
+                    failed = True
+                    continue
+                print("\n".join(_rows(result.columns, result.rows)))
+                print(f"-- {result.row_count} row(s){' (truncated)' if result.truncated else ''}", file=sys.stderr)
+    return 1 if failed else 0

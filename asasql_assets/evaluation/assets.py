@@ -1,0 +1,125 @@
+"""The nl2sql_evaluation asset: execution accuracy of the base, the fine-tuned and the labeled-only model."""
+
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from asasql_assets.evaluation.prompting import domain_schema_context
+from asasql_assets.evaluation.runs import evaluate_model, record_run, test_items
+from asasql_assets.failures import failure, user_errors
+from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
+from asasql_assets.outputs import markdown_sample, table_output
+from asasql_assets.plots import bars
+from asasql_resources.domain.resource import DomainResource
+from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
+from asasql_resources.models.nl2sql import Nl2SqlBase
+from asasql_resources.models.sft import SftSettings
+from asasql_resources.sandbox import SqlSandbox
+from asasql_resources.warehouse import WarehouseIOManager
+
+GROUP = "stage3_finetune"
+Loader = Callable[[], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
+
+
+class EvaluationConfig(dg.Config):
+    """What nl2sql_evaluation compares, and how it decodes."""
+
+    labeled_only: bool = Field(
+        default=True,
+        description="Ablation: also fine-tune on the labeled rows of filtered_dataset alone (same settings as "
+        "nl2sql_model) and evaluate it, to show what the synthetic data adds.",
+    )
+    max_new_tokens: int = Field(default=128, ge=16, description="Tokens per greedy answer.")
+    batch_size: int = Field(default=16, ge=1, description="Questions per batched decode.")
+    test_limit: int | None = Field(
+        default=None, ge=1, description="Evaluate on a seeded sample of this many test questions (all when unset)."
+    )
+    seed: int = Field(default=0, description="Seed of the test sample.")
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version="1",
+    kinds={"pytorch", "parquet", "duckdb"},
+    description="One row per (model, category): execution accuracy (ex), parse and exec rates of the base model, "
+    "nl2sql_model and (ablation) a labeled-only model on test_set.json, with the same prompt and greedy decoding. "
+    "Every run's figures are also appended to _evaluations, and its per-question judgements to _evaluation_items.",
+)
+def nl2sql_evaluation(
+    context: dg.AssetExecutionContext,
+    config: EvaluationConfig,
+    nl2sql_model: pl.DataFrame,
+    filtered_dataset: pl.DataFrame,
+    schema_catalog: pl.DataFrame,
+    domain: DomainResource,
+    sandbox: SqlSandbox,
+    nl2sql_base: Nl2SqlBase,
+    io_manager: dg.ResourceParam[WarehouseIOManager],
+) -> dg.Output[pl.DataFrame]:
+    """Predict every test question with each model, judge by execution, and record the run."""
+    home = io_manager.layout
+    trained = nl2sql_model.row(0, named=True)
+    with user_errors(EmptyTrainingSet, AdapterBaseMismatch):
+        loaded = domain.load()
+        if loaded.test_set is None or loaded.test_set.is_empty():
+            raise failure(ValueError(f"{loaded.path}: no test_set.json questions, so nothing to evaluate on"))
+        dialect = loaded.config.sql_dialect
+        items = test_items(loaded.test_set, config.test_limit, config.seed)
+        schema_context = domain_schema_context(schema_catalog, max_chars=trained["context_chars"])
+        adapter = Path(trained["adapter_path"])
+        models: dict[str, Loader] = {"base": nl2sql_base.load, "fine_tuned": lambda: nl2sql_base.load(adapter)}
+        versions = {"base": nl2sql_base.location().identity, "fine_tuned": trained["model_version"]}
+        if config.labeled_only:
+            ablation = labeled_only(filtered_dataset)
+            check_not_empty(ablation, None, "the labeled part of filtered_dataset")
+            context.log.info(f"nl2sql_evaluation: fine-tuning the labeled-only ablation on {ablation.height} pairs")
+            metrics, _ = train_or_reuse(
+                nl2sql_base,
+                ablation,
+                schema_context,
+                dialect,
+                SftSettings(**load_manifest(adapter).settings),
+                home.models / "nl2sql_model" / "labeled_only",
+                context.log.info,
+            )
+            models["labeled_only"] = lambda: nl2sql_base.load(Path(metrics["adapter_path"]))
+            versions["labeled_only"] = metrics["model_version"]
+        summaries, judged = [], []
+        with sandbox.session(loaded.database_path, loaded.catalog) as session:
+            for name, load in models.items():
+                model, tokenizer = load()
+                per_item, summary = evaluate_model(
+                    name, model, tokenizer, items, schema_context, session, dialect=dialect,
+                    max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, log=context.log.info,
+                )
+                context.log.info(f"nl2sql_evaluation: {name} EX {summary['ex'][0]:.3f} on {summary['n'][0]} questions")
+                summaries.append(summary)
+                judged.append(per_item)
+                del model
+    summary, per_item = pl.concat(summaries), pl.concat(judged)
+    record_run(home, context.run.run_id, summary, per_item, versions)
+    return table_output(summary, _metadata(summary, per_item, items.height))
+
+
+def _metadata(summary: pl.DataFrame, per_item: pl.DataFrame, questions: int) -> dict[str, object]:
+    """EX per model, the comparison as a table and a bar plot, and a sample of the fine-tuned model's misses."""
+    overall = summary.filter(pl.col("category") == "all")
+    categories = summary["category"].unique(maintain_order=True).to_list()
+    by_model = {
+        model: [frame.filter(pl.col("category") == c)["ex"].fill_null(0.0).sum() for c in categories]
+        for (model,), frame in summary.group_by("model", maintain_order=True)
+    }
+    misses = per_item.filter((pl.col("model") == "fine_tuned") & ~pl.col("match").fill_null(True))
+    return {
+        "questions": questions,
+        **{f"ex_{model}": round(float(ex), 4) for model, ex in overall.select("model", "ex").iter_rows() if ex is not None},
+        "comparison": dg.MetadataValue.md(markdown_sample(summary, rows=summary.height)),
+        "ex_by_category": bars(categories, by_model, "execution accuracy by category", "EX"),
+        "fine_tuned_misses": dg.MetadataValue.md(
+            markdown_sample(misses.select("question", "gold_sql", "predicted_sql", "error"), rows=10)
+        ),
+    }

@@ -1,0 +1,76 @@
+"""nl2sql_evaluation as plain functions: the test items, one model's predictions judged, and the run's records."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import polars as pl
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from asasql_assets.evaluation.accuracy import execution_accuracy, predict_sql, summarize
+from asasql_assets.evaluation.prompting import nl2sql_prompt
+from asasql_resources.sandbox import SandboxSession
+from asasql_resources.warehouse import Home
+from asasql_resources.warehouse.segments import EVALUATION_ITEMS_SCHEMA, EVALUATIONS_SCHEMA, append_segment
+
+MODELS = ("base", "fine_tuned", "labeled_only")
+
+
+def test_items(test_set: pl.DataFrame, limit: int | None = None, seed: int = 0) -> pl.DataFrame:
+    """The test set as items (question, gold_sql, category); a seeded sample of `limit` of them when set."""
+    items = test_set.select(
+        "question",
+        pl.col("sql").alias("gold_sql"),
+        pl.col("category") if "category" in test_set.columns else pl.lit(None, pl.String).alias("category"),
+    )
+    if limit is not None and limit < items.height:
+        items = items.sample(limit, seed=seed).sort("category", "question", nulls_last=True)
+    return items
+
+
+def evaluate_model(
+    name: str,
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    items: pl.DataFrame,
+    schema_context: str,
+    session: SandboxSession,
+    *,
+    dialect: str,
+    max_new_tokens: int,
+    batch_size: int,
+    log: Callable[[str], None],
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Greedy SQL for every item over the shared prompt, judged by execution: (per-item rows, summary rows)."""
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - started, 1e-9)
+        log(f"nl2sql_evaluation: {name} {done}/{total} questions ({rate:.2f} questions/s)")
+
+    prompts = [nl2sql_prompt(schema_context, question, dialect) for question in items["question"]]
+    predictions = predict_sql(
+        model, tokenizer, prompts, dialect=dialect, max_new_tokens=max_new_tokens, batch_size=batch_size,
+        progress=progress,
+    )
+    per_item = execution_accuracy(items, predictions, session, dialect)
+    return per_item.with_columns(pl.lit(name).alias("model")), summarize(per_item, name)
+
+
+def record_run(
+    home: Home, run_id: str, summary: pl.DataFrame, per_item: pl.DataFrame, versions: dict[str, str]
+) -> None:
+    """Append this run's figures to `_evaluations` and its judgements to `_evaluation_items`."""
+    now = datetime.now(UTC)
+    figures = summary.with_columns(
+        pl.lit(run_id).alias("run_id"),
+        pl.col("model").replace_strict(versions, default=None, return_dtype=pl.String).alias("model_version"),
+        pl.lit(now).alias("created_at"),
+    )
+    append_segment(home.evaluations, figures.select(list(EVALUATIONS_SCHEMA)).cast(EVALUATIONS_SCHEMA), run_id)
+    items = per_item.with_columns(pl.lit(run_id).alias("run_id"), pl.lit(now).alias("created_at"))
+    append_segment(
+        home.evaluation_items, items.select(list(EVALUATION_ITEMS_SCHEMA)).cast(EVALUATION_ITEMS_SCHEMA), run_id
+    )

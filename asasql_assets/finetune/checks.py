@@ -1,0 +1,15 @@
+"""Asset checks on Stage 3: the training set holds no held-out test question."""
+
+import dagster as dg
+import polars as pl
+
+from asasql_assets.synthesis.checks import held_out_leak
+from asasql_resources.domain.resource import DomainResource
+
+
+@dg.asset_check(
+    asset="filtered_dataset", description="No training pair's question is a held-out test-set question (normalised)."
+)
+def no_test_question_in_training_set(filtered_dataset: pl.DataFrame, domain: DomainResource) -> dg.AssetCheckResult:
+    """Fail, naming the questions, when a test-set question is in the training set."""
+    return held_out_leak(filtered_dataset["question"].to_list(), domain)

@@ -1,0 +1,80 @@
+"""nl2sql_model as plain functions: the training examples of a dataset, and a LoRA SFT that is reused when unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from asasql_assets.active.steps import model_version
+from asasql_assets.evaluation.prompting import nl2sql_prompt
+from asasql_resources.models.adapters import load_manifest
+from asasql_resources.models.nl2sql import Nl2SqlBase
+from asasql_resources.models.sft import SftExample, SftSettings, merge_and_save, save_sft_adapter, train_sft
+
+LABELED_SOURCES = ("data_sample", "labeled", "corrected")
+
+
+class EmptyTrainingSet(ValueError):
+    """The training set has no rows; the message names the rule that removed them."""
+
+
+def training_examples(dataset: pl.DataFrame, schema_context: str, dialect: str) -> list[SftExample]:
+    """One (prompt, SQL) example per dataset row, every prompt over the same domain schema context."""
+    return [(nl2sql_prompt(schema_context, q, dialect), sql) for q, sql in dataset.select("question", "sql").iter_rows()]
+
+
+def labeled_only(dataset: pl.DataFrame) -> pl.DataFrame:
+    """The rows a person (or the reference annotator) labeled: the ablation without synthetic data."""
+    return dataset.filter(pl.col("source").is_in(LABELED_SOURCES))
+
+
+def check_not_empty(dataset: pl.DataFrame, emptied_by: str | None, what: str = "filtered_dataset") -> None:
+    """Raise EmptyTrainingSet when there is nothing to train on, naming the rule that removed everything."""
+    if dataset.is_empty():
+        cause = f"the rule {emptied_by!r} removed the last rows" if emptied_by else "it has no rows"
+        raise EmptyTrainingSet(
+            f"{what} is empty ({cause}); nothing to fine-tune the NL2SQL model on. Loosen that rule in "
+            "filtered_dataset's config (threshold, drop_empty_results) or label more rounds"
+        )
+
+
+def train_or_reuse(
+    base: Nl2SqlBase,
+    dataset: pl.DataFrame,
+    schema_context: str,
+    dialect: str,
+    settings: SftSettings,
+    adapter_dir: Path,
+    log: Callable[[str], None],
+    merged_dir: Path | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Fine-tune on the dataset and save the adapter (reused when this exact version is saved); metrics and reuse.
+
+    The version covers the (question, SQL) pairs, the schema context, the settings and the base. The adapter is
+    swapped in only once training ends, so an interrupted run leaves the previous one in place. With merged_dir,
+    the merged weights are written there too.
+    """
+    location = base.location()
+    pairs = dataset.select("question", "sql").with_columns(pl.lit(schema_context).alias("context"))
+    version = model_version(pairs, {**settings.as_dict(), "dialect": dialect}, location.identity)
+    reused = _saved_version(adapter_dir) == version and (merged_dir is None or (merged_dir / "config.json").exists())
+    if reused:
+        log(f"nl2sql model {version} is already trained on these examples; reusing {adapter_dir}")
+        metrics = load_manifest(adapter_dir).metrics
+    else:
+        model, tokenizer, report = train_sft(location, training_examples(dataset, schema_context, dialect), settings, log)
+        save_sft_adapter(model, tokenizer, adapter_dir, location, settings, report, version)
+        if merged_dir is not None:
+            merge_and_save(model, tokenizer, merged_dir)
+        metrics = report.as_metadata()
+    return {**metrics, "model_version": version, "adapter_path": str(adapter_dir), "base": location.identity}, reused
+
+
+def _saved_version(adapter_dir: Path) -> str | None:
+    """The data version in the manifest of the adapter saved in adapter_dir, or None."""
+    if not (adapter_dir / "manifest.json").exists():
+        return None
+    return load_manifest(adapter_dir).data_version

@@ -1,0 +1,39 @@
+"""The NL2SQL base model as a resource: the chat model that nl2sql_model fine-tunes and evaluation compares to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from asasql_resources.models.local import DTYPES, load_causal_lm
+from asasql_resources.models.locate import ModelLocation
+from asasql_resources.models.sft import BASE_SETTING, load_sft_model, model_location
+
+
+class Nl2SqlBase(dg.ConfigurableResource):
+    """Which causal LM is fine-tuned into the NL2SQL model, and in which dtype."""
+
+    model: str = Field(
+        default="",
+        description=f"Base model; env {BASE_SETTING}. '' is the bundled SmolLM2-135M-Instruct GGUF; otherwise a "
+        "local Hugging Face folder (qwen2.5-7B, ...) or .gguf file.",
+    )
+    dtype: str = Field(
+        default="float32",
+        description=f"Weights dtype while training and predicting: one of {', '.join(sorted(DTYPES))}.",
+    )
+
+    def location(self) -> ModelLocation:
+        """The base model on disk; a missing path raises ModelNotFound naming the setting."""
+        return model_location(self.model)
+
+    def load(self, adapter_dir: Path | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        """The base (shared, eval mode) or, with adapter_dir, a copy with that nl2sql adapter merged in."""
+        if adapter_dir is not None:
+            return load_sft_model(self.location(), adapter_dir, self.dtype)
+        loaded = load_causal_lm(self.location(), self.dtype)
+        return loaded.model.eval(), loaded.tokenizer
+

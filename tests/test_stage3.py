@@ -1,0 +1,188 @@
+"""Stage 3 through Dagster with the tiny base: nl2sql_model, nl2sql_evaluation, their views, reuse and failures."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+import asasql_resources.models.sft as sft
+from asasql_assets.cli.main import main
+from asasql_assets.evaluation.assets import nl2sql_evaluation
+from asasql_assets.active.assets import reward_model
+from asasql_assets.catalog.assets import schema_catalog
+from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model
+from asasql_assets.resources import build_resources
+from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
+from asasql_assets.finetune.filtering import DATASET_SCHEMA
+from asasql_resources.domain import load_domain
+from asasql_resources.domain.resource import DomainResource
+from asasql_resources.models.nl2sql import Nl2SqlBase
+from asasql_resources.sandbox import SqlSandbox
+from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, read_frame, write_frame
+
+DEMO = Path(__file__).resolve().parents[1] / "project_data"
+UPSTREAM = [schema_catalog, forward_queries, nl2sql_candidates, extracted_columns, reward_model, filtered_dataset]
+TEST_QUESTIONS = 6
+CONFIG = {
+    "ops": {
+        "nl2sql_model": {"config": {"epochs": 1, "batch_size": 4, "max_length": 512}},
+        "nl2sql_evaluation": {"config": {"test_limit": TEST_QUESTIONS, "max_new_tokens": 16}},
+    }
+}
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _dataset(rows: int = 12) -> pl.DataFrame:
+    """Training pairs from the gold bank: a third labeled (corrected), the rest synthetic."""
+    gold = load_domain(DEMO).gold_bank.head(rows)
+    return gold.select(
+        "question",
+        "sql",
+        pl.lit("instances").alias("table_name"),
+        pl.lit("(instances;VMs)").alias("table"),
+        pl.lit("").alias("column"),
+        pl.lit(0.9).alias("score"),
+        pl.when(pl.int_range(pl.len()) % 3 == 0).then(pl.lit("corrected")).otherwise(pl.lit("synthetic")).alias("source"),
+        pl.format("c{}", pl.int_range(pl.len())).alias("candidate_id"),
+    ).cast(DATASET_SCHEMA)
+
+
+def _home(tmp_path: Path, dataset: pl.DataFrame) -> Home:
+    """A home holding the demo catalog and a filtered_dataset."""
+    home = Home(tmp_path / "home")
+    write_frame(load_domain(DEMO).catalog, home.asset_file("schema_catalog", None))
+    write_frame(dataset, home.asset_file("filtered_dataset", None))
+    return home
+
+
+def _materialize(home: Home, tiny_model: Path, assets: list, instance: dg.DagsterInstance | None = None):
+    """Materialize Stage 3 assets with the tiny base; failures are returned, not raised."""
+    resources = {
+        **build_resources(),
+        "io_manager": WarehouseIOManager(home=str(home.root)),
+        "domain": DomainResource(path=str(DEMO)),
+        "sandbox": SqlSandbox(),
+        "nl2sql_base": Nl2SqlBase(model=str(tiny_model)),
+    }
+    return dg.materialize(
+        [*UPSTREAM, *assets],
+        selection=dg.AssetSelection.assets(*assets),
+        resources=resources,
+        run_config={"ops": {name: CONFIG["ops"][name] for name in (a.key.path[-1] for a in assets)}},
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    """The description of the failed step."""
+    return next(e.step_failure_data.user_failure_data.description for e in result.all_events if e.is_step_failure)
+
+
+def test_nl2sql_model_and_evaluation_fill_their_views_and_the_run_history(tiny_model: Path, tmp_path: Path) -> None:
+    home = _home(tmp_path, _dataset())
+    result = _materialize(home, tiny_model, [nl2sql_model, nl2sql_evaluation])
+    assert result.success
+    con = connect_readonly(home)
+    try:
+        model = con.execute("SELECT adapter_path, n_train, val_loss, n_synthetic, n_labeled FROM nl2sql_model").fetchall()
+        evaluation = con.sql("SELECT * FROM nl2sql_evaluation").pl()
+        history = con.execute("SELECT DISTINCT run_id, model FROM _evaluations").fetchall()
+        judged = con.execute("SELECT model, count(*) FROM _evaluation_items GROUP BY model ORDER BY model").fetchall()
+    finally:
+        con.close()
+    (adapter_path, n_train, val_loss, n_synthetic, n_labeled), = model
+    assert Path(adapter_path, "manifest.json").exists() and n_train == 11 and val_loss > 0
+    assert (n_synthetic, n_labeled) == (8, 4)
+    assert {"model", "category", "n", "ex", "parse_rate", "exec_rate"} <= set(evaluation.columns)
+    overall = evaluation.filter(pl.col("category") == "all")
+    assert sorted(overall["model"].to_list()) == ["base", "fine_tuned", "labeled_only"]
+    assert overall["n"].to_list() == [TEST_QUESTIONS] * 3
+    assert evaluation["ex"].is_between(0, 1).all()
+    assert {run for run, _ in history} == {result.run_id} and len(history) == 3
+    assert judged == [(name, TEST_QUESTIONS) for name in ("base", "fine_tuned", "labeled_only")]
+    assert Path(home.models / "nl2sql_model" / "labeled_only" / "manifest.json").exists()
+    metadata = result.asset_materializations_for_node("nl2sql_evaluation")[0].metadata
+    assert "data:image/png;base64" in metadata["ex_by_category"].value and "ex_fine_tuned" in metadata
+
+    again = _materialize(home, tiny_model, [nl2sql_model])
+    assert again.asset_materializations_for_node("nl2sql_model")[0].metadata["reused"].value is True
+
+
+def test_an_interrupted_training_leaves_the_previous_model(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = _home(tmp_path, _dataset())
+    assert _materialize(home, tiny_model, [nl2sql_model]).success
+    adapter = home.models / "nl2sql_model" / "fine_tuned"
+    before = {path.name: path.read_bytes() for path in adapter.iterdir()}
+    row_before = read_frame(home.asset_file("nl2sql_model", None))[0]
+    write_frame(_dataset(9), home.asset_file("filtered_dataset", None))
+
+    def interrupted(*args: object, **kwargs: object) -> float:
+        raise RuntimeError("stopped in the middle of an epoch")
+
+    monkeypatch.setattr(sft, "train_epoch", interrupted)
+    result = _materialize(home, tiny_model, [nl2sql_model])
+    assert not result.success and "stopped in the middle of an epoch" in str(result.all_events)
+    assert {path.name: path.read_bytes() for path in adapter.iterdir()} == before
+    assert read_frame(home.asset_file("nl2sql_model", None))[0].equals(row_before)
+    assert not [p for p in adapter.parent.iterdir() if p.name.startswith(".")], "no staging folder left behind"
+
+
+def test_an_empty_training_set_names_the_filter_that_emptied_it(tiny_model: Path, tmp_path: Path) -> None:
+    home = _home(tmp_path, _dataset().head(0))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization("filtered_dataset", metadata={"emptied_by": "below_threshold"})
+    )
+    result = _materialize(home, tiny_model, [nl2sql_model], instance)
+    assert not result.success
+    message = _failure(result)
+    assert "filtered_dataset is empty" in message and "'below_threshold'" in message
+    assert not home.asset_file("nl2sql_model", None).exists()
+
+
+def test_export_writes_every_format_and_predict_answers_from_the_latest_model(
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    home = _home(tmp_path, _dataset())
+    assert _materialize(home, tiny_model, [nl2sql_model]).success
+    args = ["--home", str(home.root), "--domain", str(DEMO)]
+    for fmt, name in (("jsonl", "train.jsonl"), ("alpaca", "alpaca.json"), ("sharegpt", "sharegpt.json")):
+        with pytest.raises(SystemExit) as done:
+            main(["export", "--format", fmt, str(tmp_path / name), *args])
+        assert done.value.code == 0
+    lines = [json.loads(line) for line in (tmp_path / "train.jsonl").read_text().splitlines()]
+    assert len(lines) == 12
+    assert {"origin_query", "sql", "table_name", "table", "column", "schema_context"} <= set(lines[0])
+    assert "regions(region_id" in lines[0]["schema_context"]
+    alpaca = json.loads((tmp_path / "alpaca.json").read_text())
+    assert alpaca[0]["output"] == lines[0]["sql"] and lines[0]["origin_query"] in alpaca[0]["instruction"]
+    sharegpt = json.loads((tmp_path / "sharegpt.json").read_text())
+    assert [turn["from"] for turn in sharegpt[0]["conversations"]] == ["human", "gpt"]
+
+    questions = tmp_path / "questions.json"
+    questions.write_text(json.dumps([{"question": "How many regions are there?"}, {"question": "List the hosts."}]))
+    with pytest.raises(SystemExit) as done:
+        main(["predict", "--file", str(questions), "--out", str(tmp_path / "predictions.json"), *args])
+    assert done.value.code == 0
+    predictions = json.loads((tmp_path / "predictions.json").read_text())
+    assert [p["question"] for p in predictions] == ["How many regions are there?", "List the hosts."]
+    assert all(set(p) == {"question", "sql"} for p in predictions)
+
+    questions.write_text(json.dumps([{"query": "no question key"}]))
+    with pytest.raises(SystemExit) as done:
+        main(["predict", "--file", str(questions), "--out", str(tmp_path / "bad.json"), *args])
+    assert done.value.code == 1 and not (tmp_path / "bad.json").exists()
+    assert 'item 0: expected an object with a non-empty string "question"' in capsys.readouterr().err
+
+
+def test_export_without_a_run_says_what_to_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["export", str(tmp_path / "out.jsonl"), "--home", str(tmp_path / "empty")])
+    assert done.value.code == 1 and "run `asasql run`" in capsys.readouterr().err
+    assert not (tmp_path / "out.jsonl").exists()
