@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from peft import PeftModel
+from peft import PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
 from asasql_assets.evaluation.prompting import nl2sql_prompt
@@ -213,3 +213,36 @@ def test_merged_weights_load_and_decode_the_same(trained: tuple, tmp_path: Path)
         theirs = decode(merged, prompts, sampling, stop_ids(merged, tokenizer), pad_id(tokenizer))
     assert ours == theirs and all(ours)
     assert AutoTokenizer.from_pretrained(folder).chat_template == tokenizer.chat_template
+
+
+def test_the_shared_prompt_start_runs_once_with_the_same_loss_and_gradients(
+    varied_model: ModelLocation, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    model, _ = sft.fresh_base(varied_model, "float32")
+    model = get_peft_model(model, replace(FAST, lora_dropout=0.0).lora_config(model))
+    encoded = [encode_example(tokenizer, prompt, sql, 128) for prompt, sql in toy_examples()[:6]]
+    batch = list(range(6))
+    assert sft.shared_prefix([ids for ids, _ in encoded], 1000) > 20, "the system turn and schema are shared"
+    results = []
+    for share in (True, False):
+        model.zero_grad()
+        with pytest.MonkeyPatch.context() as patch:
+            if not share:
+                patch.setattr(sft, "shared_prefix", lambda sequences, limit: 0)
+            loss, tokens = sft.batch_loss(model, encoded, batch, pad_id(tokenizer))
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((loss.item(), tokens, grads))
+    (shared_loss, shared_tokens, shared_grads), (full_loss, full_tokens, full_grads) = results
+    assert shared_tokens == full_tokens and shared_loss == pytest.approx(full_loss, rel=1e-5)
+    assert shared_grads.keys() == full_grads.keys()
+    assert all(torch.allclose(shared_grads[n], full_grads[n], atol=1e-6) for n in shared_grads)
+
+
+def test_lora_on_the_top_layers_adapts_only_those(varied_model: ModelLocation) -> None:
+    model, _, report = train_sft(varied_model, toy_examples(), replace(FAST, epochs=1, lora_layers=1))
+    adapted = {name.split(".layers.")[1].split(".")[0] for name, p in model.named_parameters() if p.requires_grad}
+    assert adapted == {"1"}, "the tiny Llama has layers 0 and 1; only the top one is adapted"
+    assert report.epochs_run == 1
+    with pytest.raises(ValueError, match="SftSettings.lora_layers"):
+        replace(FAST, lora_layers=0)

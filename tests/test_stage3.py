@@ -13,6 +13,7 @@ from asasql_assets.evaluation.assets import nl2sql_evaluation
 from asasql_assets.active.assets import reward_model
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model
+from asasql_assets.finetune.checks import no_test_question_in_training_set
 from asasql_assets.resources import build_resources
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.finetune.filtering import DATASET_SCHEMA
@@ -186,3 +187,15 @@ def test_export_without_a_run_says_what_to_run(tmp_path: Path, capsys: pytest.Ca
         main(["export", str(tmp_path / "out.jsonl"), "--home", str(tmp_path / "empty")])
     assert done.value.code == 1 and "run `asasql run`" in capsys.readouterr().err
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_the_leak_check_names_a_test_question_in_the_training_set() -> None:
+    domain = DomainResource(path=str(DEMO))
+    clean = no_test_question_in_training_set(filtered_dataset=_dataset(), domain=domain)
+    assert clean.passed and clean.metadata["leaked"].value == 0
+    test_question = load_domain(DEMO).test_set["question"][0]
+    leaked = _dataset().with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(test_question.upper()))
+                                     .otherwise(pl.col("question")).alias("question"))
+    result = no_test_question_in_training_set(filtered_dataset=leaked, domain=domain)
+    assert not result.passed and result.metadata["leaked"].value == 1
+    assert test_question.upper() in result.metadata["examples"].value

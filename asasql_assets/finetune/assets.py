@@ -147,6 +147,11 @@ class Nl2SqlTrainingConfig(dg.Config):
     )
     max_length: int = Field(default=SftSettings.max_length, ge=16, description="Tokens per example; the context is cut first.")
     lora_r: int = Field(default=SftSettings.lora_r, ge=1, description="LoRA rank.")
+    lora_layers: int | None = Field(
+        default=SftSettings.lora_layers,
+        ge=1,
+        description="Adapt only the top this many decoder layers (unset: all); training stops its backward pass there.",
+    )
     context_chars: int = Field(
         default=DEFAULT_CONTEXT_CHARS, ge=100, description="Characters of the domain schema context in every prompt."
     )
@@ -164,6 +169,7 @@ class Nl2SqlTrainingConfig(dg.Config):
             max_length=self.max_length,
             lora_r=self.lora_r,
             lora_alpha=2 * self.lora_r,
+            lora_layers=self.lora_layers,
             seed=self.seed,
         )
 

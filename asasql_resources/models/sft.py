@@ -54,6 +54,9 @@ class SftSettings:
     lora_dropout: float = 0.05
     # peft's "all-linear": every linear layer of the decoder (attention and MLP projections), not the output head.
     target_modules: str | tuple[str, ...] = "all-linear"
+    # LoRA on the top `lora_layers` decoder layers only (None: all of them). The backward pass then stops at the
+    # lowest adapted layer: with 15 of SmolLM2's 30 layers, a batch took 5 s instead of 8 to 9 s here.
+    lora_layers: int | None = None
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     dtype: str = "float32"
@@ -67,6 +70,7 @@ class SftSettings:
                 ("lora_r", self.lora_r >= 1, ">= 1"),
                 ("lora_alpha", self.lora_alpha >= 1, ">= 1"),
                 ("lora_dropout", 0 <= self.lora_dropout < 1, "in [0, 1)"),
+                ("lora_layers", self.lora_layers is None or self.lora_layers >= 1, "None or >= 1"),
                 ("dtype", self.dtype in DTYPES, f"one of {sorted(DTYPES)}"),
             ],
         )
@@ -75,15 +79,25 @@ class SftSettings:
         """The settings as plain values, for adapter manifests."""
         return asdict(self)
 
-    def lora_config(self) -> LoraConfig:
-        """A fresh causal-LM LoRA config of this shape."""
+    def lora_config(self, model: PreTrainedModel) -> LoraConfig:
+        """A fresh causal-LM LoRA config of this shape for model (its top lora_layers decoder layers, when set)."""
         targets = self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules)
+        layers = None
+        if self.lora_layers is not None:
+            total = model.config.num_hidden_layers
+            layers = list(range(max(total - self.lora_layers, 0), total))
+            if isinstance(targets, str):  # peft's "all-linear" does not combine with layers_to_transform
+                targets = sorted(
+                    {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
+                     if isinstance(module, torch.nn.Linear) and ".layers." in name}
+                )
         return LoraConfig(
             task_type=TaskType.CAUSAL_LM,
             r=self.lora_r,
             lora_alpha=self.lora_alpha,
             lora_dropout=self.lora_dropout,
             target_modules=targets,
+            layers_to_transform=layers,
         )
 
 
@@ -284,7 +298,7 @@ def train_sft(
     history: list[dict[str, Any]] = []
     with torch.random.fork_rng():
         torch.manual_seed(settings.seed)
-        peft_model = get_peft_model(model, settings.lora_config())
+        peft_model = get_peft_model(model, settings.lora_config(model))
         trainable = {name: p for name, p in peft_model.named_parameters() if p.requires_grad}
         optimizer = torch.optim.AdamW(
             trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay
