@@ -97,6 +97,8 @@ def test_nl2sql_model_and_evaluation_fill_their_views_and_the_run_history(tiny_m
         con.close()
     (adapter_path, n_train, val_loss, n_synthetic, n_labeled), = model
     assert Path(adapter_path, "manifest.json").exists() and n_train == 11 and val_loss > 0
+    bank = read_frame(Path(adapter_path, "examples.parquet"))[0]
+    assert bank.height == 12, "the whole training set is the example bank, saved with the adapter"
     assert (n_synthetic, n_labeled) == (8, 4)
     assert {"model", "category", "n", "ex", "parse_rate", "exec_rate"} <= set(evaluation.columns)
     overall = evaluation.filter(pl.col("category") == "all")
@@ -163,6 +165,8 @@ def test_export_writes_every_format_and_predict_answers_from_the_latest_model(
     assert "regions(region_id" in lines[0]["schema_context"]
     alpaca = json.loads((tmp_path / "alpaca.json").read_text())
     assert alpaca[0]["output"] == lines[0]["sql"] and lines[0]["origin_query"] in alpaca[0]["instruction"]
+    shown = alpaca[0]["instruction"].split("A similar question and its SQL:\nQuestion: ")[1].split("\n")[0]
+    assert shown != lines[0]["origin_query"] and shown in {line["origin_query"] for line in lines}
     sharegpt = json.loads((tmp_path / "sharegpt.json").read_text())
     assert [turn["from"] for turn in sharegpt[0]["conversations"]] == ["human", "gpt"]
 

@@ -12,8 +12,10 @@ from typing import Any
 
 import polars as pl
 
+from asasql_assets.evaluation.examples import Example, ExampleBank, train_examples
 from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context, nl2sql_prompt
 from asasql_resources.domain import DomainValidationError, load_domain
+from asasql_resources.models.embedder import Embedder
 from asasql_resources.warehouse import Home, read_frame, resolve_home
 
 FORMATS = ("jsonl", "alpaca", "sharegpt")
@@ -31,20 +33,37 @@ def _asset(home: Home, name: str) -> pl.DataFrame:
     return read_frame(path)[0]
 
 
-def _context_chars(home: Home) -> int:
-    """The schema-context size nl2sql_model was trained with (the default before it exists)."""
+def _prompt_settings(home: Home) -> tuple[int, bool]:
+    """The schema-context size nl2sql_model was trained with, and whether its prompts show an example.
+
+    Before nl2sql_model exists: the defaults of its config.
+    """
     path = home.asset_file("nl2sql_model", None)
-    return int(read_frame(path)[0]["context_chars"][0]) if path.exists() else DEFAULT_CONTEXT_CHARS
+    if not path.exists():
+        return DEFAULT_CONTEXT_CHARS, True
+    row = read_frame(path)[0].row(0, named=True)
+    return int(row["context_chars"]), bool(row["example_in_prompt"])
 
 
-def export_records(dataset: pl.DataFrame, schema_context: str, dialect: str, fmt: str) -> list[dict[str, Any]]:
+def _embedder() -> Embedder:
+    """The embedder of the run's settings (ASASQL_EMBED_MODEL, ASASQL_EMBED_QUERY_INSTRUCTION)."""
+    return Embedder(
+        model=os.environ.get("ASASQL_EMBED_MODEL", ""),
+        query_instruction=os.environ.get("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
+    )
+
+
+def export_records(
+    dataset: pl.DataFrame, schema_context: str, dialect: str, fmt: str, shown: list[Example | None]
+) -> list[dict[str, Any]]:
     """The training pairs in one format: jsonl (the seed's field names plus schema_context), alpaca or sharegpt.
 
-    alpaca and sharegpt carry the exact system and user turns that nl2sql_model is trained and queried with.
+    alpaca and sharegpt carry the exact system and user turns that nl2sql_model is trained with, each row's
+    shown example (`shown`, aligned with the rows) included.
     """
     records = []
-    for row in dataset.iter_rows(named=True):
-        prompt = nl2sql_prompt(schema_context, row["question"], dialect)
+    for row, example in zip(dataset.iter_rows(named=True), shown, strict=True):
+        prompt = nl2sql_prompt(schema_context, row["question"], dialect, example)
         if fmt == "jsonl":
             records.append(
                 {
@@ -102,8 +121,10 @@ def export(fmt: str, out: Path, home_arg: Path | None, domain: Path | None) -> i
     except (MissingAsset, DomainValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    context = domain_schema_context(catalog, max_chars=_context_chars(home))
-    records = export_records(dataset, context, loaded.config.sql_dialect, fmt)
+    chars, with_example = _prompt_settings(home)
+    context = domain_schema_context(catalog, max_chars=chars)
+    shown = train_examples(ExampleBank(dataset, _embedder())) if with_example and fmt != "jsonl" else None
+    records = export_records(dataset, context, loaded.config.sql_dialect, fmt, shown or [None] * dataset.height)
     write_json(records, out, lines=fmt == "jsonl")
     print(f"wrote {len(records)} {fmt} records to {out}")
     return 0
@@ -141,6 +162,7 @@ def predict(
 ) -> int:
     """Answer questions with the latest nl2sql_model: print SQL (and rows with execute), or write --out in batch."""
     from asasql_assets.evaluation.accuracy import predict_sql
+    from asasql_assets.finetune.training import load_bank
     from asasql_resources.models.nl2sql import Nl2SqlBase
     from asasql_resources.sandbox import SqlSandbox
 
@@ -156,7 +178,9 @@ def predict(
         return 1
     dialect = loaded.config.sql_dialect
     context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
-    prompts = [nl2sql_prompt(context, q, dialect) for q in questions]
+    bank = load_bank(Path(trained["adapter_path"]), _embedder()) if trained["example_in_prompt"] else None
+    shown = bank.nearest(questions) if bank is not None else [None] * len(questions)
+    prompts = [nl2sql_prompt(context, q, dialect, example) for q, example in zip(questions, shown, strict=True)]
     say = (lambda done, total: print(f"predicted {done}/{total}", file=sys.stderr)) if len(prompts) > 1 else None
     sqls = predict_sql(model, tokenizer, prompts, dialect=dialect, max_new_tokens=128, progress=say)
     if out is not None:

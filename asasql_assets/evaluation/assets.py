@@ -11,11 +11,13 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from asasql_assets.evaluation.prompting import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, record_run, test_items
 from asasql_assets.failures import failure, user_errors
-from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
+from asasql_assets.evaluation.examples import Example
+from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, labeled_only, load_bank, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
+from asasql_resources.models.embedder import Embedder
 from asasql_resources.models.nl2sql import Nl2SqlBase
 from asasql_resources.models.sft import SftSettings
 from asasql_resources.sandbox import SqlSandbox
@@ -46,7 +48,8 @@ class EvaluationConfig(dg.Config):
     code_version="1",
     kinds={"pytorch", "parquet", "duckdb"},
     description="One row per (model, category): execution accuracy (ex), parse and exec rates of the base model, "
-    "nl2sql_model and (ablation) a labeled-only model on test_set.json, with the same prompt and greedy decoding. "
+    "nl2sql_model and (ablation) a labeled-only model on test_set.json, with the same prompt (the fine-tuned "
+    "model's nearest bank example shown to the base too) and greedy decoding. "
     "Every run's figures are also appended to _evaluations, and its per-question judgements to _evaluation_items.",
 )
 def nl2sql_evaluation(
@@ -58,6 +61,7 @@ def nl2sql_evaluation(
     domain: DomainResource,
     sandbox: SqlSandbox,
     nl2sql_base: Nl2SqlBase,
+    embedder: Embedder,
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
     """Predict every test question with each model, judge by execution, and record the run."""
@@ -71,7 +75,13 @@ def nl2sql_evaluation(
         items = test_items(loaded.test_set, config.test_limit, config.seed)
         schema_context = domain_schema_context(schema_catalog, max_chars=trained["context_chars"])
         adapter = Path(trained["adapter_path"])
-        models: dict[str, Loader] = {"base": nl2sql_base.load, "fine_tuned": lambda: nl2sql_base.load(adapter)}
+        bank_embedder = embedder if trained["example_in_prompt"] else None
+        questions = items["question"].to_list()
+        shown = _shown(adapter, bank_embedder, questions)
+        models: dict[str, tuple[Loader, list[Example | None]]] = {
+            "base": (nl2sql_base.load, shown),
+            "fine_tuned": (lambda: nl2sql_base.load(adapter), shown),
+        }
         versions = {"base": nl2sql_base.location().identity, "fine_tuned": trained["model_version"]}
         if config.labeled_only:
             ablation = labeled_only(filtered_dataset)
@@ -85,15 +95,19 @@ def nl2sql_evaluation(
                 SftSettings(**load_manifest(adapter).settings),
                 home.models / "nl2sql_model" / "labeled_only",
                 context.log.info,
+                embedder=bank_embedder,
             )
-            models["labeled_only"] = lambda: nl2sql_base.load(Path(metrics["adapter_path"]))
+            ablation_dir = Path(metrics["adapter_path"])
+            models["labeled_only"] = (
+                lambda: nl2sql_base.load(ablation_dir), _shown(ablation_dir, bank_embedder, questions)
+            )
             versions["labeled_only"] = metrics["model_version"]
         summaries, judged = [], []
         with sandbox.session(loaded.database_path, loaded.catalog) as session:
-            for name, load in models.items():
+            for name, (load, examples) in models.items():
                 model, tokenizer = load()
                 per_item, summary = evaluate_model(
-                    name, model, tokenizer, items, schema_context, session, dialect=dialect,
+                    name, model, tokenizer, items, examples, schema_context, session, dialect=dialect,
                     max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, log=context.log.info,
                 )
                 context.log.info(f"nl2sql_evaluation: {name} EX {summary['ex'][0]:.3f} on {summary['n'][0]} questions")
@@ -103,6 +117,12 @@ def nl2sql_evaluation(
     summary, per_item = pl.concat(summaries), pl.concat(judged)
     record_run(home, context.run.run_id, summary, per_item, versions)
     return table_output(summary, _metadata(summary, per_item, items.height))
+
+
+def _shown(adapter_dir: Path, embedder: Embedder | None, questions: list[str]) -> list[Example | None]:
+    """The example each question's prompt shows: its nearest pair in the adapter's bank (none without a bank)."""
+    bank = load_bank(adapter_dir, embedder) if embedder is not None else None
+    return bank.nearest(questions) if bank is not None else [None] * len(questions)
 
 
 def _metadata(summary: pl.DataFrame, per_item: pl.DataFrame, questions: int) -> dict[str, object]:

@@ -12,10 +12,18 @@ from asasql_resources.models.prompts import ChatPrompt
 DEFAULT_CONTEXT_CHARS = 1500
 
 
-def nl2sql_prompt(schema_context: str, question: str, dialect: str) -> ChatPrompt:
-    """The chat prompt that asks for one SQL query answering question, over schema_context."""
+def nl2sql_prompt(
+    schema_context: str, question: str, dialect: str, example: tuple[str, str] | None = None
+) -> ChatPrompt:
+    """The chat prompt that asks for one SQL query answering question, over schema_context.
+
+    With an example (a similar labeled question and its SQL), it is shown between the context and the question.
+    """
+    context = schema_context
+    if example is not None:
+        context += f"\n\nA similar question and its SQL:\nQuestion: {example[0]}\nSQL: {example[1]}"
     return ChatPrompt(
-        user=sql_request(schema_context, question),
+        user=sql_request(context, question),
         system=f"You translate questions into one {dialect_name(dialect)} SQL query. Answer with the SQL only.",
     )
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import polars as pl
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from asasql_assets.evaluation.accuracy import execution_accuracy, predict_sql, summarize
+from asasql_assets.evaluation.examples import Example
 from asasql_assets.evaluation.prompting import nl2sql_prompt
 from asasql_resources.sandbox import SandboxSession
 from asasql_resources.warehouse import Home
@@ -35,6 +36,7 @@ def evaluate_model(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     items: pl.DataFrame,
+    examples: Sequence[Example | None],
     schema_context: str,
     session: SandboxSession,
     *,
@@ -43,14 +45,17 @@ def evaluate_model(
     batch_size: int,
     log: Callable[[str], None],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Greedy SQL for every item over the shared prompt, judged by execution: (per-item rows, summary rows)."""
+    """Greedy SQL for every item (its prompt showing its example), judged by execution: (per-item rows, summary)."""
     started = time.perf_counter()
 
     def progress(done: int, total: int) -> None:
         rate = done / max(time.perf_counter() - started, 1e-9)
         log(f"nl2sql_evaluation: {name} {done}/{total} questions ({rate:.2f} questions/s)")
 
-    prompts = [nl2sql_prompt(schema_context, question, dialect) for question in items["question"]]
+    prompts = [
+        nl2sql_prompt(schema_context, question, dialect, example)
+        for question, example in zip(items["question"], examples, strict=True)
+    ]
     predictions = predict_sql(
         model, tokenizer, prompts, dialect=dialect, max_new_tokens=max_new_tokens, batch_size=batch_size,
         progress=progress,

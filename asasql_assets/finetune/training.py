@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from asasql_assets.active.steps import model_version
+from asasql_assets.evaluation.examples import BANK_FILE, Example, ExampleBank, train_examples
 from asasql_assets.evaluation.prompting import nl2sql_prompt
 from asasql_resources.models.adapters import load_manifest
+from asasql_resources.models.embedder import Embedder
 from asasql_resources.models.nl2sql import Nl2SqlBase
 from asasql_resources.models.sft import SftExample, SftSettings, merge_and_save, save_sft_adapter, train_sft
+from asasql_resources.warehouse import read_frame, write_frame
 
 LABELED_SOURCES = ("data_sample", "labeled", "corrected")
 
@@ -21,9 +24,18 @@ class EmptyTrainingSet(ValueError):
     """The training set has no rows; the message names the rule that removed them."""
 
 
-def training_examples(dataset: pl.DataFrame, schema_context: str, dialect: str) -> list[SftExample]:
-    """One (prompt, SQL) example per dataset row, every prompt over the same domain schema context."""
-    return [(nl2sql_prompt(schema_context, q, dialect), sql) for q, sql in dataset.select("question", "sql").iter_rows()]
+def training_examples(
+    dataset: pl.DataFrame, schema_context: str, dialect: str, shown: Sequence[Example | None]
+) -> list[SftExample]:
+    """One (prompt, SQL) example per dataset row over the domain schema context, showing its row's example."""
+    rows = dataset.select("question", "sql").iter_rows()
+    return [(nl2sql_prompt(schema_context, q, dialect, example), sql) for (q, sql), example in zip(rows, shown, strict=True)]
+
+
+def load_bank(adapter_dir: Path, embedder: Embedder) -> ExampleBank | None:
+    """The example bank saved with an adapter, or None when it was trained without examples in its prompts."""
+    path = adapter_dir / BANK_FILE
+    return ExampleBank(read_frame(path)[0], embedder) if path.exists() else None
 
 
 def labeled_only(dataset: pl.DataFrame) -> pl.DataFrame:
@@ -49,24 +61,32 @@ def train_or_reuse(
     settings: SftSettings,
     adapter_dir: Path,
     log: Callable[[str], None],
+    embedder: Embedder | None = None,
     merged_dir: Path | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Fine-tune on the dataset and save the adapter (reused when this exact version is saved); metrics and reuse.
 
-    The version covers the (question, SQL) pairs, the schema context, the settings and the base. The adapter is
-    swapped in only once training ends, so an interrupted run leaves the previous one in place. With merged_dir,
-    the merged weights are written there too.
+    With an embedder, the dataset is the example bank: each training prompt shows the nearest other pair, and
+    the bank is saved with the adapter (examples.parquet) for inference. The version covers the pairs, the
+    schema context, the settings, the embedder and the base. The adapter is swapped in only once training
+    ends, so an interrupted run leaves the previous one in place. With merged_dir, the merged weights are
+    written there too.
     """
     location = base.location()
     pairs = dataset.select("question", "sql").with_columns(pl.lit(schema_context).alias("context"))
-    version = model_version(pairs, {**settings.as_dict(), "dialect": dialect}, location.identity)
+    described = {**settings.as_dict(), "dialect": dialect, "examples": embedder.identity if embedder else None}
+    version = model_version(pairs, described, location.identity)
     reused = _saved_version(adapter_dir) == version and (merged_dir is None or (merged_dir / "config.json").exists())
     if reused:
         log(f"nl2sql model {version} is already trained on these examples; reusing {adapter_dir}")
         metrics = load_manifest(adapter_dir).metrics
     else:
-        model, tokenizer, report = train_sft(location, training_examples(dataset, schema_context, dialect), settings, log)
-        save_sft_adapter(model, tokenizer, adapter_dir, location, settings, report, version)
+        bank = ExampleBank(dataset, embedder) if embedder is not None else None
+        shown = train_examples(bank) if bank is not None else [None] * dataset.height
+        examples = training_examples(dataset, schema_context, dialect, shown)
+        model, tokenizer, report = train_sft(location, examples, settings, log)
+        save_bank = (lambda folder: write_frame(bank.pairs, folder / BANK_FILE)) if bank is not None else None
+        save_sft_adapter(model, tokenizer, adapter_dir, location, settings, report, version, save_bank)
         if merged_dir is not None:
             merge_and_save(model, tokenizer, merged_dir)
         metrics = report.as_metadata()

@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,8 +91,12 @@ def save_adapter(
     tokenizer: PreTrainedTokenizerBase,
     folder: Path,
     manifest: AdapterManifest,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Write the adapter, tokenizer and manifest to a temporary sibling of folder, then swap it in."""
+    """Write the adapter, tokenizer and manifest to a temporary sibling of folder, then swap it in.
+
+    `extra` writes more files into that sibling before the swap, so they are swapped in with the adapter.
+    """
     model = handle_or_model if isinstance(handle_or_model, PeftModel) else handle_or_model.model
     folder = Path(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -100,6 +105,8 @@ def save_adapter(
         model.save_pretrained(str(staging))
         tokenizer.save_pretrained(str(staging))
         (staging / MANIFEST_NAME).write_text(manifest.to_json(), encoding="utf-8")
+        if extra is not None:
+            extra(staging)
         swap_in(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -47,8 +47,9 @@ class SftSettings:
     min_delta: float = 1e-4
     seed: int = 0
     # Tokens per example: the demo's default 1500-character schema context is ~475 tokens with the chat template,
-    # its SQL ~40 (up to ~150); a shorter max_length would cut the context in training but not at inference.
-    max_length: int = 640
+    # a shown example ~80, the SQL ~40 (up to ~150); a shorter max_length would cut the context in training
+    # but not at inference.
+    max_length: int = 768
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
@@ -342,8 +343,12 @@ def save_sft_adapter(
     settings: SftSettings,
     report: SftReport,
     data_version: str,
+    extra: Callable[[Path], None] | None = None,
 ) -> Path:
-    """Save the LoRA, tokenizer and an "nl2sql" manifest (base, settings, data version, report) into folder."""
+    """Save the LoRA, tokenizer and an "nl2sql" manifest (base, settings, data version, report) into folder.
+
+    `extra` writes more files that are swapped in with the adapter (see save_adapter).
+    """
     manifest = AdapterManifest(
         kind="nl2sql",
         base_identity=model_location(base).identity,
@@ -351,7 +356,7 @@ def save_sft_adapter(
         data_version=data_version,
         metrics=report.as_metadata(),
     )
-    return save_adapter(model, tokenizer, folder, manifest)
+    return save_adapter(model, tokenizer, folder, manifest, extra)
 
 
 def merge_and_save(model: PeftModel, tokenizer: PreTrainedTokenizerBase, folder: Path) -> Path:
