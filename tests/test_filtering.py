@@ -67,8 +67,11 @@ def test_rules_apply_in_order_and_labeled_positives_are_added() -> None:
         "test_question": 1,
         "below_threshold": 1,
         "labeled_positives_added": -2,
+        "duplicate_pair": 0,
         "not_best_for_question": 1,
     }
+    left, dropped = waterfall["left"].to_list(), waterfall["dropped"].to_list()
+    assert all(left[i] == left[i - 1] - dropped[i] for i in range(1, len(left))), "every row lost or added is counted"
     assert dataset.select("question", "sql", "source").rows() == [
         ("q1", "SELECT a", "synthetic"),
         ("q10", "SELECT z", "labeled"),

@@ -4,6 +4,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from asasql_assets.active.steps import cluster_and_select
 from asasql_assets.active.selection import (
     STRATEGIES,
     cluster_pool,
@@ -11,6 +12,7 @@ from asasql_assets.active.selection import (
     select_batch,
     uncertainty_summary,
 )
+from asasql_resources.models.embedder import Embedder
 
 # Eligible margins |p-0.5|: c1 0.00, c2 0.40, c3 0.10, c4 0.05, c5 0.30, c7 0.15.
 # Eligible sizes: cluster 0 = 3, cluster 1 = 2, cluster 2 = 1.
@@ -191,3 +193,25 @@ def test_uncertainty_summary() -> None:
     assert summary["share_near_half"] == pytest.approx(0.5)
     empty = uncertainty_summary(np.array([]))
     assert empty == {"uncertainty_mean": 0.0, "uncertainty_std": 0.0, "share_near_half": 0.0}
+
+
+@pytest.mark.parametrize(("failing", "expected"), [(False, [True, False, False]), (True, [True, True, False])])
+def test_failing_pairs_are_selectable_on_request_and_references_still_bind(failing: bool, expected: list[bool]) -> None:
+    candidates = pl.DataFrame(
+        {
+            "candidate_id": ["a", "b", "c"],
+            "question_id": ["1", "2", "3"],
+            "question": ["How many hosts?", "How many regions?", "Not in the bank?"],
+            "sql": ["SELECT count(*) FROM hosts", "SELECT count(*) FROM nowhere", "SELECT 1"],
+            "exec_ok": [True, False, True],
+        }
+    )
+    scores = pl.DataFrame({"candidate_id": ["a", "b", "c"], "score": [0.5, 0.4, 0.6]})
+    table = cluster_and_select(
+        candidates, scores, Embedder(), labeled=set(), references={"How many hosts?", "How many regions?"},
+        k=1, budget=3, strategy="uncertainty", redundancy_threshold=0.99, seed=0, failing_selectable=failing,
+    )
+    assert table.sort("candidate_id")["selectable"].to_list() == expected
+    assert table.filter(pl.col("selected"))["candidate_id"].sort().to_list() == [
+        c for c, ok in zip("abc", expected, strict=True) if ok
+    ]

@@ -68,6 +68,12 @@ class ClustersConfig(dg.Config):
         default=0.95, gt=0, le=1, description="Cosine similarity at which a member of a cluster is redundant."
     )
     seed: int = Field(default=0, description="Seed of k-means and of the random strategy.")
+    select_failing: bool = Field(
+        default=True,
+        description="Pairs whose SQL did not run are selectable too: the annotator labels them incorrect and "
+        "supplies the corrected SQL (the reference annotator: the gold SQL), a training pair for nl2sql_model. "
+        "Off: only pairs that executed, which the reward model alone needs.",
+    )
 
 
 def _round(context: dg.AssetExecutionContext) -> int:
@@ -232,6 +238,7 @@ def clusters(
             strategy=config.strategy,
             redundancy_threshold=config.redundancy_threshold,
             seed=config.seed,
+            failing_selectable=config.select_failing,
         )
     selected = table.filter(pl.col("selected")).sort("selection_rank")
     reasons = table.group_by(pl.col("reason").str.extract(r"^([a-z ]+)")).len().sort("len", descending=True)

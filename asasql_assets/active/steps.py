@@ -119,16 +119,18 @@ def cluster_and_select(
     strategy: str,
     redundancy_threshold: float,
     seed: int,
+    failing_selectable: bool = False,
 ) -> pl.DataFrame:
     """Cluster the scored pairs, mark redundant members, and select a budget of unlabeled, selectable pairs.
 
-    Selectable pairs executed in the sandbox; with `references` (simulation), their question must also have one.
+    Selectable pairs executed in the sandbox (any scored pair with failing_selectable); with `references`
+    (simulation), their question must also have one.
     """
     pool = scores.join(candidates, on="candidate_id", how="inner").sort("candidate_id")
     texts = [f"{r['question']}\n{r['sql']}" for r in pool.iter_rows(named=True)]
     vectors = embedder.encode(texts) if texts else np.zeros((0, 1), dtype=np.float32)
     cluster_ids, distances = cluster_pool(vectors, k, seed)
-    selectable = pool["exec_ok"].fill_null(False)
+    selectable = pool["exec_ok"].fill_null(False) | failing_selectable
     if references is not None:
         selectable = selectable & pool["question"].is_in(list(references))
     table = pool.select("candidate_id", "question_id", "score").with_columns(

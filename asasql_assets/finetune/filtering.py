@@ -79,8 +79,9 @@ def filter_dataset(
         [_labeled_positives(labels, candidates, held_out).cast(DATASET_SCHEMA), _sample_positives(samples, held_out)]
     )
     waterfall.append({"rule": "labeled_positives_added", "dropped": -positives.height, "left": synthetic.height + positives.height})
-    dataset = pl.concat([positives.cast(DATASET_SCHEMA), synthetic.cast(DATASET_SCHEMA)])
-    dataset = dataset.unique(subset=["question", "sql"], keep="first", maintain_order=True)
+    combined = pl.concat([positives.cast(DATASET_SCHEMA), synthetic.cast(DATASET_SCHEMA)])
+    dataset = combined.unique(subset=["question", "sql"], keep="first", maintain_order=True)
+    waterfall.append({"rule": "duplicate_pair", "dropped": combined.height - dataset.height, "left": dataset.height})
     if best_per_question:
         ranked = dataset.with_columns((pl.col("source") != "synthetic").alias("_labeled"))
         ranked = ranked.sort(["_labeled", "score"], descending=True, nulls_last=True, maintain_order=True)
