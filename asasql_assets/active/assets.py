@@ -15,6 +15,7 @@ from asasql_assets.active.steps import cluster_and_select, label_rows, score_poo
 from asasql_assets.failures import failure, user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import histogram, lines
+from asasql_assets.settings import settings_from
 from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
@@ -48,14 +49,7 @@ class RewardTrainingConfig(dg.Config):
 
     def settings(self) -> TrainSettings:
         """These fields as TrainSettings."""
-        return TrainSettings(
-            epochs=self.epochs,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            val_fraction=self.val_fraction,
-            patience=self.patience,
-            seed=self.seed,
-        )
+        return settings_from(self, TrainSettings)
 
 
 class ClustersConfig(dg.Config):

@@ -61,9 +61,10 @@ def export_records(
     alpaca and sharegpt carry the exact system and user turns that nl2sql_model is trained with, each row's
     shown example (`shown`, aligned with the rows) included.
     """
+    if fmt not in FORMATS:
+        raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     records = []
     for row, example in zip(dataset.iter_rows(named=True), shown, strict=True):
-        prompt = nl2sql_prompt(schema_context, row["question"], dialect, example)
         if fmt == "jsonl":
             records.append(
                 {
@@ -77,17 +78,17 @@ def export_records(
                     "source": row["source"],
                 }
             )
-        elif fmt == "alpaca":
+            continue
+        prompt = nl2sql_prompt(schema_context, row["question"], dialect, example)
+        if fmt == "alpaca":
             records.append({"instruction": prompt.user, "input": "", "output": row["sql"], "system": prompt.system})
-        elif fmt == "sharegpt":
+        else:
             records.append(
                 {
                     "conversations": [{"from": "human", "value": prompt.user}, {"from": "gpt", "value": row["sql"]}],
                     "system": prompt.system,
                 }
             )
-        else:
-            raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     return records
 
 

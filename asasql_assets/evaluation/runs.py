@@ -16,9 +16,6 @@ from asasql_resources.sandbox import SandboxSession
 from asasql_resources.warehouse import Home
 from asasql_resources.warehouse.segments import EVALUATION_ITEMS_SCHEMA, EVALUATIONS_SCHEMA, append_segment
 
-MODELS = ("base", "fine_tuned", "labeled_only")
-
-
 def test_items(test_set: pl.DataFrame, limit: int | None = None, seed: int = 0) -> pl.DataFrame:
     """The test set as items (question, gold_sql, category); a seeded sample of `limit` of them when set."""
     items = test_set.select(

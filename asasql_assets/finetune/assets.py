@@ -14,6 +14,7 @@ from asasql_assets.finetune.labels import all_labels, prospective_threshold
 from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars, lines
+from asasql_assets.settings import settings_from
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch
 from asasql_resources.models.embedder import Embedder
@@ -166,19 +167,8 @@ class Nl2SqlTrainingConfig(dg.Config):
     seed: int = Field(default=0, description="Seed of the split, the batch order and dropout.")
 
     def settings(self) -> SftSettings:
-        """These fields as SftSettings."""
-        return SftSettings(
-            epochs=self.epochs,
-            learning_rate=self.learning_rate,
-            batch_size=self.batch_size,
-            val_fraction=self.val_fraction,
-            patience=self.patience,
-            max_length=self.max_length,
-            lora_r=self.lora_r,
-            lora_alpha=2 * self.lora_r,
-            lora_layers=self.lora_layers,
-            seed=self.seed,
-        )
+        """These fields as SftSettings (LoRA alpha twice the rank)."""
+        return settings_from(self, SftSettings, lora_alpha=2 * self.lora_r)
 
 
 @dg.asset(
