@@ -154,3 +154,17 @@ def test_bundled_smollm2_writes_sql(tmp_path: Path) -> None:
     chat = ChatModel(home=str(tmp_path), dtype="float32")
     (answer,) = chat.generate([ChatPrompt(user="Write a SQL query that counts the rows of the table hosts.")], max_new_tokens=24)
     assert "select" in answer[0].lower()
+
+
+def test_stop_strings_cut_local_and_remote_completions_alike(
+    loopback_server: tuple[str, LocalChatBackend], tmp_path: Path
+) -> None:
+    base_url, served = loopback_server
+    local = _chat(tiny_model=served.location.folder, home=tmp_path, use_cache=False)
+    free = local.generate(PROMPTS[:1], max_new_tokens=12)[0][0]
+    stop = free[len(free) // 2 :][:2].strip() or free[-1]
+    expected = free[: free.find(stop)]
+    assert stop and len(expected) < len(free)
+    assert local.generate(PROMPTS[:1], max_new_tokens=12, stop=[stop]) == [[expected]]
+    remote = ChatModel(backend="openai", base_url=base_url, model="tiny", home=str(tmp_path), use_cache=False)
+    assert remote.generate(PROMPTS[:1], max_new_tokens=12, stop=[stop]) == [[expected]]

@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from asasql_resources.models import decode as decode_module
-from asasql_resources.models.decode import decode, eos_ids, next_tokens
+from asasql_resources.models.decode import decode, eos_ids, next_tokens, tokens_containing
 from asasql_resources.models.sampling import Sampling
 
 
@@ -69,3 +69,45 @@ def test_top_p_keeps_the_nucleus() -> None:
     generator = torch.Generator().manual_seed(0)
     draws = {next_tokens(logits, Sampling(temperature=1.0, top_p=0.75), generator).item() for _ in range(200)}
     assert draws == {0, 1}
+
+
+def test_a_last_token_is_kept_and_ends_its_row(tiny_model: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = _varied_model(tiny_model)
+    prompts = [tokenizer(text)["input_ids"] for text in ("count hosts per zone", "list the zones")]
+    stop = torch.tensor([tokenizer.eos_token_id])
+    with torch.inference_mode():
+        free = decode(model, prompts, Sampling(max_new_tokens=10), stop, 0)
+        last = torch.tensor([free[0][2]])
+        ended = decode(model, prompts, Sampling(max_new_tokens=10), stop, 0, last_ids=last)
+    assert ended[0] == free[0][: free[0].index(free[0][2]) + 1]
+    assert all(ids[: len(end)] == end for ids, end in zip(free, ended))
+
+
+def test_tokens_containing_finds_every_token_that_holds_a_stop_string(tiny_model: Path) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    found = tokens_containing(tokenizer, (";",))
+    pieces = tokenizer.batch_decode([[i] for i in found.tolist()])
+    assert len(found) > 5 and all(";" in piece for piece in pieces)
+    assert tokenizer(");")["input_ids"][-1] in found.tolist()
+    assert tokens_containing(tokenizer, ()).numel() == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "cut"),
+    [
+        ("SELECT 1; SELECT 2;", (";",), "SELECT 1"),
+        ("SELECT 1\n```\nmore", (";", "```"), "SELECT 1\n"),
+        ("SELECT 1", (";",), "SELECT 1"),
+        ("SELECT 1;", (), "SELECT 1;"),
+    ],
+)
+def test_sampling_cuts_before_the_first_stop_string(text: str, stop: tuple[str, ...], cut: str) -> None:
+    assert Sampling(stop=stop).cut(text) == cut
+
+
+def test_stop_strings_are_part_of_the_settings_only_when_given() -> None:
+    assert "stop" not in Sampling().as_dict()
+    assert Sampling(stop=(";",)).as_dict()["stop"] == (";",)
+    with pytest.raises(ValueError, match="stop strings"):
+        Sampling(stop=("",))

@@ -96,7 +96,7 @@ def test_predictions_come_back_one_per_prompt_in_order(
 ) -> None:
     batches: list[int] = []
 
-    def fake_decode(model: object, batch: list[list[int]], *args: object) -> list[list[int]]:
+    def fake_decode(model: object, batch: list[list[int]], *args: object, **kwargs: object) -> list[list[int]]:
         batches.append(len(batch))
         answers = [f"Sure: SELECT {len(ids)} AS n" if len(ids) % 2 else "no idea" for ids in batch]
         return [tokenizer(answer, add_special_tokens=False)["input_ids"] for answer in answers]

@@ -9,9 +9,9 @@ import polars as pl
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_assets.synthesis.candidates import extract_sql
+from asasql_assets.synthesis.candidates import SQL_STOP, extract_sql
 from asasql_resources.annotation.reference import order_matters, results_match
-from asasql_resources.models.decode import decode
+from asasql_resources.models.decode import decode, tokens_containing
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import Progress, Sampling
 from asasql_resources.models.sft import fit_prompt, pad_id, stop_ids
@@ -51,7 +51,9 @@ def predict_sql(
         raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in a {context}-token context")
     encoded = [fit_prompt(tokenizer, prompt, context - max_new_tokens) for prompt in prompts]
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    stops, pad, sampling = stop_ids(model, tokenizer), pad_id(tokenizer), Sampling(max_new_tokens=max_new_tokens)
+    stops, pad = stop_ids(model, tokenizer), pad_id(tokenizer)
+    sampling = Sampling(max_new_tokens=max_new_tokens, stop=SQL_STOP)
+    last = tokens_containing(tokenizer, sampling.stop)
     predictions: list[str | None] = [None] * len(prompts)
     was_training = model.training
     model.eval()
@@ -59,9 +61,9 @@ def predict_sql(
         with torch.inference_mode():
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                new = decode(model, [encoded[i] for i in batch], sampling, stops, pad)
+                new = decode(model, [encoded[i] for i in batch], sampling, stops, pad, last_ids=last)
                 for i, text in zip(batch, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
-                    predictions[i] = extract_sql(text, dialect)
+                    predictions[i] = extract_sql(sampling.cut(text), dialect)
                 if progress is not None:
                     progress(start + len(batch), len(order))
     finally:

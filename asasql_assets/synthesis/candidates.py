@@ -17,6 +17,7 @@ from asasql_assets.synthesis.extraction import analyse_sql
 from asasql_resources.models.prompts import ChatPrompt
 
 CONTEXT_STRATEGIES = ("involved_only", "involved_plus_random", "full_table")
+SQL_STOP = (";",)  # an SQL answer ends at its first semicolon, so generation stops there
 MAX_VALUES_SHOWN = 6
 
 # Where a statement may start, and where it may end: a line end, a semicolon, a backtick (inline

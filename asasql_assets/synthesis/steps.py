@@ -5,7 +5,7 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from asasql_assets.synthesis.candidates import build_candidate_prompts, extract_sql, sql_examples
+from asasql_assets.synthesis.candidates import SQL_STOP, build_candidate_prompts, extract_sql, sql_examples
 from asasql_assets.synthesis.extraction import analyse_sql
 from asasql_assets.synthesis.questions import (
     build_question_prompts,
@@ -67,7 +67,12 @@ def synthesize_questions(
         language=language,
     )
     answers = chat.generate(
-        [p.prompt for p in prompts], temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, progress=progress
+        [p.prompt for p in prompts],
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        progress=progress,
+        stop=SQL_STOP,
     )
     model = chat.client().identity
     rows, unparseable = [], 0
@@ -156,7 +161,12 @@ def synthesize_candidates(
     examples = sql_examples(samples, catalog, dialect)
     prompts = build_candidate_prompts(questions, catalog, k=k, seed=seed, dialect=dialect, examples=examples)
     answers = chat.generate(
-        [p.prompt for p in prompts], temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, progress=progress
+        [p.prompt for p in prompts],
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        progress=progress,
+        stop=SQL_STOP,
     )
     ordinal: Counter[str] = Counter()
     rows = [

@@ -97,9 +97,15 @@ class ChatModel(dg.ConfigurableResource):
         max_new_tokens: int = 256,
         seed: int | None = 0,
         progress: Progress | None = None,
+        stop: Sequence[str] = (),
     ) -> list[list[str]]:
-        """n completions per prompt; cached calls make no model call. Output is returned as the model wrote it."""
-        sampling = Sampling(n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed)
+        """n completions per prompt, each cut before its first stop string; cached calls make no model call.
+
+        Output is otherwise returned as the model wrote it.
+        """
+        sampling = Sampling(
+            n=n, temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, stop=tuple(stop)
+        )
         backend = self.client()
         if not (self.use_cache and cacheable(sampling)):
             return backend.generate(prompts, sampling, progress)

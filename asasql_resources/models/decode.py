@@ -1,9 +1,10 @@
 """A batched decode loop: a shared prompt prefix computed once, prefill in length groups, finished rows dropped."""
 
 import os
+from functools import lru_cache
 
 import torch
-from transformers import Cache, PreTrainedModel
+from transformers import Cache, PreTrainedModel, PreTrainedTokenizerBase
 
 from asasql_resources.models.sampling import Sampling
 
@@ -16,6 +17,15 @@ def eos_ids(model: PreTrainedModel, fallback: int) -> torch.Tensor:
     configured = getattr(model.generation_config, "eos_token_id", None)
     ids = configured if isinstance(configured, list) else [configured if configured is not None else fallback]
     return torch.tensor(ids)
+
+
+@lru_cache(maxsize=8)
+def tokens_containing(tokenizer: PreTrainedTokenizerBase, texts: tuple[str, ...]) -> torch.Tensor:
+    """The ids of every vocabulary token whose text contains one of `texts` (a stop string inside one token)."""
+    if not texts:
+        return torch.tensor([], dtype=torch.long)
+    pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
+    return torch.tensor([i for i, piece in enumerate(pieces) if any(text in piece for text in texts)], dtype=torch.long)
 
 
 def next_tokens(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:
@@ -129,18 +139,25 @@ def decode(
     stop_ids: torch.Tensor,
     pad_id: int,
     generator: torch.Generator | None = None,
+    last_ids: torch.Tensor | None = None,
 ) -> list[list[int]]:
-    """New token ids per prompt, in any order (stop tokens left out); finished rows leave the batch."""
+    """New token ids per prompt, in any order; finished rows leave the batch.
+
+    A row ends at a `stop_ids` token, which is left out, or after a `last_ids` token, which is kept
+    (a token that holds a stop string: the caller cuts its text).
+    """
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     cache, logits, allowed = prefill(model, [prompts[i] for i in order], pad_id, min(ROOM, sampling.max_new_tokens))
     rows = torch.tensor(order, device=model.device)
     stop_ids = stop_ids.to(model.device)
+    last_ids = (last_ids if last_ids is not None else torch.tensor([], dtype=torch.long)).to(model.device)
     generated: list[list[int]] = [[] for _ in prompts]
     for step in range(sampling.max_new_tokens):
         tokens = next_tokens(logits, sampling, generator)
-        done = torch.isin(tokens, stop_ids)
-        for row, token, finished in zip(rows.tolist(), tokens.tolist(), done.tolist()):
-            if not finished:
+        stopped = torch.isin(tokens, stop_ids)
+        done = stopped | torch.isin(tokens, last_ids)
+        for row, token, left_out in zip(rows.tolist(), tokens.tolist(), stopped.tolist()):
+            if not left_out:
                 generated[row].append(token)
         if done.all() or step == sampling.max_new_tokens - 1:
             break

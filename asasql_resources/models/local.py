@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_resources.models.decode import decode, eos_ids
+from asasql_resources.models.decode import decode, eos_ids, tokens_containing
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
@@ -167,11 +167,12 @@ class LocalChatBackend:
                 eos_ids(model, tokenizer.eos_token_id),
                 tokenizer.pad_token_id,
                 generator,
+                tokens_containing(tokenizer, sampling.stop),
             )
         self.stats.seconds += time.perf_counter() - start
         self.stats.model_calls += 1
         self.stats.prompts += len(batch)
         self.stats.completions += len(new)
         self.stats.new_tokens += sum(len(ids) for ids in new)
-        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+        texts = [sampling.cut(text) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
         return [texts[i * sampling.n : (i + 1) * sampling.n] for i in range(len(batch))]

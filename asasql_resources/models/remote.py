@@ -53,6 +53,7 @@ class OpenAIChatBackend:
                 top_p=sampling.top_p,
                 max_tokens=sampling.max_new_tokens,
                 seed=None if sampling.seed is None else sampling.seed + index,
+                stop=list(sampling.stop) or None,
             )
         except openai.APIConnectionError as error:
             raise ChatBackendError(f"ASASQL_CHAT_BASE_URL={self.base_url!r}: cannot connect ({error})") from None
@@ -64,7 +65,7 @@ class OpenAIChatBackend:
         self.stats.model_calls += 1
         usage = response.usage
         self.stats.new_tokens += usage.completion_tokens if usage else 0
-        return response.choices[0].message.content or ""
+        return sampling.cut(response.choices[0].message.content or "")
 
     def generate(
         self, prompts: Sequence[ChatPrompt], sampling: Sampling, progress: Progress | None = None

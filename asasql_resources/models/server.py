@@ -35,6 +35,17 @@ def prompt_from_messages(messages: Sequence[dict[str, object]]) -> ChatPrompt:
     return ChatPrompt(user=user, system=system, examples=examples)
 
 
+def _stop_strings(value: object) -> tuple[str, ...]:
+    """The request's `stop`: absent, one string, or a list of strings."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return tuple(value)
+    raise BadRequest(f"stop must be a string or a list of strings, got {value!r}")
+
+
 def sampling_from_request(body: dict[str, object]) -> Sampling:
     """The sampling settings of a chat completions request."""
     temperature = body.get("temperature")
@@ -45,6 +56,7 @@ def sampling_from_request(body: dict[str, object]) -> Sampling:
             top_p=float(body.get("top_p") or 1.0),
             max_new_tokens=int(body.get("max_tokens") or body.get("max_completion_tokens") or 256),
             seed=None if body.get("seed") is None else int(body["seed"]),  # type: ignore[arg-type]
+            stop=_stop_strings(body.get("stop")),
         )
     except (TypeError, ValueError) as error:
         raise BadRequest(str(error)) from None
