@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from asasql_assets.active.history import MissingRound, earlier_labels, labeled_ids
+from asasql_assets.active.history import MissingRound, answered_questions, earlier_labels, labeled_ids
 from asasql_assets.active.labeling import by_judge, by_reference, by_workbook, selected_items, with_corrections
 from asasql_assets.active.partitions import ROUNDS, round_number
 from asasql_assets.active.selection import STRATEGIES, uncertainty_summary
@@ -67,6 +67,11 @@ class ClustersConfig(dg.Config):
         description="Pairs whose SQL did not run are selectable too: the annotator labels them incorrect and "
         "supplies the corrected SQL (the reference annotator: the gold SQL), a training pair for nl2sql_model. "
         "Off: only pairs that executed, which the reward model alone needs.",
+    )
+    one_per_question: bool = Field(
+        default=True,
+        description="A batch holds at most one pair per question, and a question whose correct SQL is known "
+        "(a pair labeled correct, or a correction) is not selected again: an annotator reads each question once.",
     )
 
 
@@ -233,6 +238,8 @@ def clusters(
             redundancy_threshold=config.redundancy_threshold,
             seed=config.seed,
             failing_selectable=config.select_failing,
+            answered=answered_questions(labels),
+            one_per_question=config.one_per_question,
         )
     selected = table.filter(pl.col("selected")).sort("selection_rank")
     reasons = table.group_by(pl.col("reason").str.extract(r"^([a-z ]+)")).len().sort("len", descending=True)

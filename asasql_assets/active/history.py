@@ -62,3 +62,10 @@ def stale_rounds(home: Home) -> list[str]:
                 stale.append(f"{path.stem} (trained on {label}, which changed)")
                 break
     return stale
+
+
+def answered_questions(labels: pl.DataFrame) -> set[str]:
+    """The questions whose correct SQL is known: a pair of theirs was labeled correct, or corrected."""
+    if "label" not in labels.columns:
+        return set()
+    return set(labels.filter(pl.col("label").fill_null(False))["question"].to_list())

@@ -1,6 +1,6 @@
 """Stage 2 selection: cluster the scored pool, mark redundant members and pick a batch for annotation."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import numpy as np
 import polars as pl
@@ -117,37 +117,56 @@ def _check_request(pool: pl.DataFrame, budget: int, strategy: str) -> None:
         raise ValueError(f"the pool lacks column(s) {', '.join(missing)}")
 
 
-def _skip_reason() -> pl.Expr:
-    """Why a row was not selected: labeled, not selectable, redundant, or simply not picked."""
+def _skip_reason(settled: pl.Expr, sibling: pl.Expr) -> pl.Expr:
+    """Why a row was not selected: labeled, its question answered, not selectable, redundant, or not picked."""
     return (
         pl.when(pl.col("labeled"))
         .then(pl.lit("already labeled"))
+        .when(settled)
+        .then(pl.lit("question already answered"))
         .when(~pl.col("selectable"))
         .then(pl.lit("not selectable"))
         .when(pl.col("redundant"))
         .then(pl.lit("redundant"))
+        .when(sibling)
+        .then(pl.lit("another pair of its question was selected"))
         .otherwise(pl.lit("not selected"))
     )
 
 
-def select_batch(pool: pl.DataFrame, budget: int, strategy: str = DEFAULT_STRATEGY, seed: int = 0) -> pl.DataFrame:
-    """The pool with selected, selection_rank (1..budget, null when not selected) and a reason for every row."""
+def select_batch(
+    pool: pl.DataFrame,
+    budget: int,
+    strategy: str = DEFAULT_STRATEGY,
+    seed: int = 0,
+    *,
+    settled: Collection[str] = (),
+    one_per_question: bool = False,
+) -> pl.DataFrame:
+    """The pool with selected, selection_rank (1..budget, null when not selected) and a reason for every row.
+
+    Pairs of `settled` question ids (their correct SQL is known) are never selected; with one_per_question, a
+    batch holds at most one pair per question_id, the first the strategy ranks.
+    """
     _check_request(pool, budget, strategy)
     rows = pool.with_row_index(ROW)
-    eligible = rows.filter(pl.col("selectable") & ~pl.col("labeled") & ~pl.col("redundant")).with_columns(
+    by_question = settled or one_per_question
+    is_settled = pl.col("question_id").is_in(list(settled)) if by_question else pl.lit(False)
+    eligible = rows.filter(pl.col("selectable") & ~pl.col("labeled") & ~is_settled & ~pl.col("redundant")).with_columns(
         margin=(pl.col("score") - 0.5).abs()
     )
-    picks = (
-        BATCHES[strategy](eligible, budget, seed)
-        .select(ROW, "reason")
-        .with_columns(selection_rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
-    )
+    ranked = BATCHES[strategy](eligible, eligible.height if one_per_question else budget, seed)
+    if one_per_question:
+        ranked = ranked.unique("question_id", keep="first", maintain_order=True).head(budget)
+    picks = ranked.select(ROW, "reason").with_columns(selection_rank=pl.int_range(1, pl.len() + 1, dtype=pl.Int64))
+    chosen = ranked["question_id"].to_list() if by_question else []
+    sibling = pl.col("question_id").is_in(chosen) if by_question else pl.lit(False)
     return (
         rows.join(picks, on=ROW, how="left")
         .sort(ROW)
         .with_columns(
             selected=pl.col("selection_rank").is_not_null(),
-            reason=pl.coalesce(pl.col("reason"), _skip_reason()),
+            reason=pl.coalesce(pl.col("reason"), _skip_reason(is_settled, sibling)),
         )
         .select(*pool.columns, "selected", "selection_rank", "reason")
     )

@@ -120,11 +120,13 @@ def cluster_and_select(
     redundancy_threshold: float,
     seed: int,
     failing_selectable: bool = False,
+    answered: set[str] | None = None,
+    one_per_question: bool = False,
 ) -> pl.DataFrame:
     """Cluster the scored pairs, mark redundant members, and select a budget of unlabeled, selectable pairs.
 
     Selectable pairs executed in the sandbox (any scored pair with failing_selectable); with `references`
-    (simulation), their question must also have one.
+    (simulation), their question must also have one. Pairs of `answered` questions are not selected.
     """
     pool = scores.join(candidates, on="candidate_id", how="inner").sort("candidate_id")
     texts = [f"{r['question']}\n{r['sql']}" for r in pool.iter_rows(named=True)]
@@ -140,7 +142,8 @@ def cluster_and_select(
         pl.col("candidate_id").is_in(list(labeled)).alias("labeled"),
         selectable.alias("selectable"),
     )
-    return select_batch(table, budget, strategy, seed)
+    settled = pool.filter(pl.col("question").is_in(list(answered or ())))["question_id"].unique().to_list()
+    return select_batch(table, budget, strategy, seed, settled=settled, one_per_question=one_per_question)
 
 
 def label_rows(
