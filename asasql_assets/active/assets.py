@@ -15,6 +15,7 @@ from asasql_assets.active.steps import cluster_and_select, label_rows, score_poo
 from asasql_assets.failures import failure, user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import histogram, lines
+from asasql_assets.progress import progress_line
 from asasql_assets.settings import settings_from
 from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
@@ -56,7 +57,7 @@ class ClustersConfig(dg.Config):
     """How the pool is clustered and how a round's batch is chosen."""
 
     k: int = Field(default=8, ge=1, description="k-means clusters over the (question, SQL) embeddings.")
-    budget: int = Field(default=16, ge=0, description="Pairs selected for annotation per round.")
+    budget: int = Field(default=40, ge=0, description="Pairs selected for annotation per round.")
     strategy: str = Field(default="hybrid", description=f"Selection strategy: one of {', '.join(STRATEGIES)}.")
     redundancy_threshold: float = Field(
         default=0.95, gt=0, le=1, description="Cosine similarity at which a member of a cluster is redundant."
@@ -180,7 +181,7 @@ def reward_scores(
             model["model_version"],
             extracted_columns,
             previous,
-            progress=lambda done, total: context.log.info(f"reward_scores: {done}/{total} pairs"),
+            progress=progress_line(context.log.info, "reward_scores", "pairs"),
         )
     summary = uncertainty_summary(scores["score"].to_numpy())
     return table_output(

@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import polars as pl
 
 from asasql_assets.evaluation.examples import Example, ExampleBank, train_examples
 from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context, nl2sql_prompt
+from asasql_assets.progress import progress_line
 from asasql_resources.domain import DomainValidationError, load_domain
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.warehouse import Home, read_frame, resolve_home
@@ -182,7 +184,7 @@ def predict(
     bank = load_bank(Path(trained["adapter_path"]), _embedder()) if trained["example_in_prompt"] else None
     shown = bank.nearest(questions) if bank is not None else [None] * len(questions)
     prompts = [nl2sql_prompt(context, q, dialect, example) for q, example in zip(questions, shown, strict=True)]
-    say = (lambda done, total: print(f"predicted {done}/{total}", file=sys.stderr)) if len(prompts) > 1 else None
+    say = progress_line(partial(print, file=sys.stderr), "predict", "questions") if len(prompts) > 1 else None
     sqls = predict_sql(model, tokenizer, prompts, dialect=dialect, max_new_tokens=128, progress=say)
     if out is not None:
         write_json([{"question": q, "sql": s} for q, s in zip(questions, sqls, strict=True)], out, lines=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -12,6 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from asasql_assets.evaluation.accuracy import execution_accuracy, predict_sql, summarize
 from asasql_assets.evaluation.examples import Example
 from asasql_assets.evaluation.prompting import nl2sql_prompt
+from asasql_assets.progress import progress_line
 from asasql_resources.sandbox import SandboxSession
 from asasql_resources.warehouse import Home
 from asasql_resources.warehouse.segments import EVALUATION_ITEMS_SCHEMA, EVALUATIONS_SCHEMA, append_segment
@@ -43,19 +43,13 @@ def evaluate_model(
     log: Callable[[str], None],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Greedy SQL for every item (its prompt showing its example), judged by execution: (per-item rows, summary)."""
-    started = time.perf_counter()
-
-    def progress(done: int, total: int) -> None:
-        rate = done / max(time.perf_counter() - started, 1e-9)
-        log(f"nl2sql_evaluation: {name} {done}/{total} questions ({rate:.2f} questions/s)")
-
     prompts = [
         nl2sql_prompt(schema_context, question, dialect, example)
         for question, example in zip(items["question"], examples, strict=True)
     ]
     predictions = predict_sql(
         model, tokenizer, prompts, dialect=dialect, max_new_tokens=max_new_tokens, batch_size=batch_size,
-        progress=progress,
+        progress=progress_line(log, f"nl2sql_evaluation: {name}", "questions"),
     )
     per_item = execution_accuracy(items, predictions, session, dialect)
     return per_item.with_columns(pl.lit(name).alias("model")), summarize(per_item, name)

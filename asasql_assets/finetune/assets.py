@@ -14,6 +14,7 @@ from asasql_assets.finetune.labels import all_labels, prospective_threshold
 from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars, lines
+from asasql_assets.progress import progress_line
 from asasql_assets.settings import settings_from
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch
@@ -43,7 +44,7 @@ class FilteredDatasetConfig(dg.Config):
     drop_empty_results: bool = Field(default=True, description="An SQL with an empty result is dropped.")
     best_per_question: bool = Field(default=True, description="Keep only the best pair per question.")
     value_swaps_per_pair: int = Field(
-        default=2,
+        default=1,
         ge=0,
         description="Synthesis from the labeled pairs: up to this many variants of each, with a compared value "
         "(column = 'v', written once in the question) swapped for another catalog value in both, the new SQL "
@@ -86,7 +87,7 @@ def filtered_dataset(
             model["model_version"],
             extracted_columns,
             None,
-            progress=lambda done, total: context.log.info(f"filtered_dataset: scored {done}/{total} pairs"),
+            progress=progress_line(context.log.info, "filtered_dataset: scoring", "pairs"),
         )
     chosen = prospective_threshold(home, labels) if config.threshold is None else config.threshold
     threshold = DEFAULT_THRESHOLD if chosen is None else chosen

@@ -6,13 +6,13 @@ from pydantic import Field
 
 from asasql_assets.failures import user_errors
 from asasql_assets.outputs import markdown_sample, table_output
+from asasql_assets.progress import progress_line
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import reference_questions, synthesize_candidates, synthesize_questions
 from asasql_resources.domain.samples import GOLD_BANK_FILE
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.sampling import Progress
 from asasql_resources.sandbox import SqlSandbox
 
 GROUP = "stage1_synthesis"
@@ -37,17 +37,12 @@ class CandidatesConfig(dg.Config):
     temperature: float = Field(default=0.7, ge=0, description="Sampling temperature of the chat model.")
     max_new_tokens: int = Field(default=96, ge=16, description="Tokens per SQL answer.")
     gold_bank_questions: int = Field(
-        default=48,
+        default=80,
         ge=0,
         description="Gold-bank questions (a seeded sample) that join the pool so the reference annotator can label "
         "them in simulations; 0 leaves them out. Ignored when the domain has no gold_bank.json.",
     )
     seed: int = Field(default=0, description="Seed of column selection and sampling.")
-
-
-def _progress(context: dg.AssetExecutionContext, step: str) -> Progress:
-    """A callback that logs generation progress to the Dagster log (and so to the terminal)."""
-    return lambda done, total: context.log.info(f"{step}: {done}/{total} prompts")
 
 
 @dg.asset(
@@ -84,7 +79,7 @@ def forward_queries(
             dedup_threshold=config.dedup_threshold,
             seed=config.seed,
             language=loaded.config.language,
-            progress=_progress(context, "forward_queries"),
+            progress=progress_line(context.log.info, "forward_queries", "prompts"),
         )
     per_table = questions.group_by("table_name").len().sort("table_name")
     return table_output(
@@ -131,7 +126,7 @@ def nl2sql_candidates(
             max_new_tokens=config.max_new_tokens,
             seed=config.seed,
             dialect=dialect,
-            progress=_progress(context, "nl2sql_candidates"),
+            progress=progress_line(context.log.info, "nl2sql_candidates", "prompts"),
         )
     by_strategy = candidates.group_by("strategy").agg(pl.len(), pl.col("sql").is_not_null().sum().alias("with_sql"))
     return table_output(
@@ -168,7 +163,7 @@ def extracted_columns(
             schema_catalog,
             loaded.config.sql_dialect,
             session,
-            progress=lambda done, total: context.log.info(f"extracted_columns: {done}/{total} candidates"),
+            progress=progress_line(context.log.info, "extracted_columns", "candidates"),
         )
     total = max(checked.height, 1)
     drops = checked.group_by("drop_reason").len().sort("len", descending=True)
