@@ -25,6 +25,13 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("domain", type=Path)
     validate.set_defaults(handler=lambda a: _command("inspect").validate(a.domain))
 
+    init = commands.add_parser("init", help="write a template domain folder (workbook, samples, domain.yaml)")
+    init.add_argument("directory", type=Path, help="a new or empty folder")
+    init.add_argument(
+        "--force", action="store_true", help="write into a non-empty folder, overwriting the template's files there"
+    )
+    init.set_defaults(handler=lambda a: _command("init").init(a.directory, a.force))
+
     sql = commands.add_parser("sql", help="run a read-only query on the warehouse")
     sql.add_argument("query")
     sql.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
