@@ -32,6 +32,12 @@ def test_validate_ok_and_broken(tmp_path: Path) -> None:
     broken = _asasql("validate", str(write_domain(tmp_path / "broken", spec)))
     assert broken.returncode == 2
     assert "description_full.xlsx [schema] row 4, column possible_value" in broken.stderr
+    spec.sheets["schema"][5][3] = ""  # an empty description is only a warning
+    both = _asasql("validate", str(write_domain(tmp_path / "both", spec)))
+    lines = both.stderr.splitlines()
+    assert both.returncode == 2 and lines[-1].endswith(": 1 error(s), 1 warning(s)"), both.stderr
+    assert any(line.startswith("warning: description_full.xlsx [schema] row 6") for line in lines), both.stderr
+    assert not any("error: warning" in line for line in lines)
 
 
 def test_run_then_sql_prints_the_catalog(tmp_path: Path, tiny_model: Path) -> None:

@@ -20,11 +20,12 @@ def validate(domain: Path) -> int:
         loaded = load_domain(domain)
     except DomainValidationError as error:
         for issue in error.issues:
-            print(f"error: {issue}", file=sys.stderr)
-        print(f"{domain}: {len(error.issues)} error(s)", file=sys.stderr)
+            print(f"error: {issue}" if issue.severity == "error" else str(issue), file=sys.stderr)
+        warnings = len(error.issues) - len(error.errors)
+        print(f"{domain}: {len(error.errors)} error(s)" + (f", {warnings} warning(s)" if warnings else ""), file=sys.stderr)
         return EXIT_INVALID
     for issue in loaded.warnings:
-        print(f"warning: {issue}", file=sys.stderr)
+        print(issue, file=sys.stderr)
     catalog = loaded.catalog
     optional = {
         "gold_bank": loaded.gold_bank,
