@@ -143,7 +143,7 @@ def test_chinese_prompts_ask_for_chinese_questions(demo: Domain) -> None:
     for prompt in prompts:
         assert prompt.prompt.user.startswith(f"表：{prompt.table_name}\n")
         assert f"请写出恰好{PER_PROMPT}个" in prompt.prompt.user and "只写中文问题" in prompt.prompt.user
-        assert "Write exactly" not in prompt.prompt.user and prompt.prompt.system.startswith("你是")
+        assert "Write exactly" not in prompt.prompt.user and prompt.prompt.system.startswith("你为SQL数据库")
     with pytest.raises(ValueError, match="language"):
         _prompts(demo, demo.catalog, seed=7, language="fr")
 
@@ -188,6 +188,14 @@ def test_strategies_fall_back_on_thin_tables() -> None:
     assert by_key[("metrics", "aggregate")] == ("reading", "metric_id")
     assert sorted(by_key[("metrics", "column_pair")]) == ["metric_id", "reading"]
     assert all("Style examples" not in p.prompt.user and "Terms:" not in p.prompt.user for p in prompts)
+    assert {p.prompt.system for p in prompts} == {"You write the questions that users of a SQL database ask."}
+    about = "A plant's sensor readings and maintenance notes. " * 10
+    described = build_question_prompts(
+        catalog, concepts, samples, prompts_per_table=1, questions_per_prompt=2, seed=0, about=about
+    )
+    system = described[0].prompt.system or ""
+    assert system.startswith("You write the questions that users of a SQL database ask. The database: A plant's")
+    assert system.endswith("…") and len(system) < 300
 
 
 @pytest.mark.parametrize(

@@ -79,6 +79,7 @@ def forward_queries(
             dedup_threshold=config.dedup_threshold,
             seed=config.seed,
             language=loaded.config.language,
+            about=loaded.config.description,
             progress=progress_line(context.log.info, "forward_queries", "prompts"),
         )
     per_table = questions.group_by("table_name").len().sort("table_name")

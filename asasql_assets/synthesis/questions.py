@@ -20,6 +20,7 @@ MAX_VALUES = 8
 MAX_EXAMPLES = 2
 # Character caps that keep a prompt under about 350 tokens: a 135M model has a small useful context.
 TABLE_DESCRIPTION_CHARS = 160
+DOMAIN_DESCRIPTION_CHARS = 200
 COLUMN_DESCRIPTION_CHARS = 80
 CONCEPT_DESCRIPTION_CHARS = 60
 VALUE_CHARS = 30
@@ -43,21 +44,22 @@ _TOKENISH = re.compile(r"[A-Za-z]+|\d|[^\sA-Za-z\d]")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 _SYSTEM = {
-    "en": "You are a cloud operations analyst who writes questions about a SQL database.",
-    "zh": "你是运维数据分析师，为SQL数据库编写问题。",
+    "en": "You write the questions that users of a SQL database ask.",
+    "zh": "你为SQL数据库编写用户会问的问题。",
 }
+_DATABASE = {"en": " The database: {about}", "zh": "数据库：{about}"}
 _LABELS = {
     "en": {"table": "Table: ", "about": "About: ", "terms": "Terms:", "columns": "Columns:", "values": "Values: "},
     "zh": {"table": "表：", "about": "说明：", "terms": "相关术语：", "columns": "字段：", "values": "取值："},
 }
 _TASK = {
     "en": (
-        "{examples}Write exactly {n} new, different questions an operator would ask about the columns above, "
+        "{examples}Write exactly {n} new, different questions a user of this database would ask about the columns above, "
         "answerable with SQL on the {table} table.\n"
         "Reply with the questions only, one per line, numbered 1 to {n}. No SQL, no explanations."
     ),
     "zh": (
-        "{examples}请写出恰好{n}个运维人员会问的新的不同问题，关于上面的字段，都能用SQL在{table}表上回答。\n"
+        "{examples}请写出恰好{n}个用户会问的新的不同问题，关于上面的字段，都能用SQL在{table}表上回答。\n"
         "只写中文问题，每行一个，编号1到{n}，不写SQL，不解释。"
     ),
 }
@@ -114,8 +116,12 @@ def build_question_prompts(
     questions_per_prompt: int,
     seed: int,
     language: str = "en",
+    about: str = "",
 ) -> list[QuestionPrompt]:
-    """For each table (sorted), prompts_per_table prompts cycling through STRATEGIES, seeded per table and index."""
+    """For each table (sorted), prompts_per_table prompts cycling through STRATEGIES, seeded per table and index.
+
+    `about` describes the whole database (domain.yaml's description) in the system turn.
+    """
     if language not in _TASK:
         raise ValueError(f"language must be one of {sorted(_TASK)}, got {language!r}")
     if questions_per_prompt < 1:
@@ -126,6 +132,9 @@ def build_question_prompts(
         .sort("sample_id")
         .select("origin_query", "table_name")
     )
+    system = _SYSTEM[language]
+    if about.strip():
+        system += _DATABASE[language].format(about=_shorten(about, DOMAIN_DESCRIPTION_CHARS))
     prompts = []
     for table in sorted(catalog["table_name"].unique().to_list()):
         rows = catalog.filter(pl.col("table_name") == table).to_dicts()
@@ -135,7 +144,7 @@ def build_question_prompts(
             strategy = STRATEGIES[index % len(STRATEGIES)]
             columns = _choose_columns(rows, strategy, rng)
             chosen = rng.sample(examples, min(MAX_EXAMPLES, len(examples)))
-            prompt = _render(table, rows, columns, concept_rows, chosen, questions_per_prompt, language)
+            prompt = _render(table, rows, columns, concept_rows, chosen, questions_per_prompt, language, system)
             digest = hashlib.sha256(prompt.canonical().encode("utf-8")).hexdigest()[:16]
             prompts.append(QuestionPrompt(table, strategy, columns, prompt, digest))
     return prompts
@@ -356,6 +365,7 @@ def _render(
     examples: list[str],
     count: int,
     language: str,
+    system: str,
 ) -> ChatPrompt:
     """The chat prompt asking for count questions about the offered columns of one table.
 
@@ -371,10 +381,8 @@ def _render(
     examples = list(examples)
     while True:
         user = _user_message(table, description, concepts, offered, examples, count, language)
-        if _estimated_tokens(_SYSTEM[language] + "\n" + user) <= PROMPT_TOKEN_BUDGET or not (
-            concepts or len(examples) > 1
-        ):
-            return ChatPrompt(user=user, system=_SYSTEM[language])
+        if _estimated_tokens(system + "\n" + user) <= PROMPT_TOKEN_BUDGET or not (concepts or len(examples) > 1):
+            return ChatPrompt(user=user, system=system)
         (concepts if concepts else examples).pop()
 
 

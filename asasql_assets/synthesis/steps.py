@@ -54,6 +54,7 @@ def synthesize_questions(
     dedup_threshold: float,
     seed: int,
     language: str,
+    about: str = "",
     progress: Progress | None = None,
 ) -> tuple[pl.DataFrame, dict[str, int]]:
     """Questions per table from the chat model, parsed, deduplicated; with the counts of every step."""
@@ -65,14 +66,10 @@ def synthesize_questions(
         questions_per_prompt=questions_per_prompt,
         seed=seed,
         language=language,
+        about=about,
     )
     answers = chat.generate(
-        [p.prompt for p in prompts],
-        temperature=temperature,
-        max_new_tokens=max_new_tokens,
-        seed=seed,
-        progress=progress,
-        stop=SQL_STOP,
+        [p.prompt for p in prompts], temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, progress=progress
     )
     model = chat.client().identity
     rows, unparseable = [], 0
