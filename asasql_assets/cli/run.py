@@ -62,7 +62,9 @@ def prepare_environment(home: Home, domain: Path | None, annotator: str | None =
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
     if not config.exists():
-        config.write_text(DAGSTER_YAML)
+        temporary = config.with_name(f".dagster.yaml.{os.getpid()}.tmp")
+        temporary.write_text(DAGSTER_YAML)
+        os.replace(temporary, config)  # two runs started at once must not see a half-written file
 
 
 def execute(job: str, partition: str | None = None, assets: Sequence[str] | None = None) -> str | None:

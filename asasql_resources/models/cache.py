@@ -14,9 +14,19 @@ import polars as pl
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import Sampling
 from asasql_resources.warehouse.segments import LLM_CACHE_SCHEMA
-from asasql_resources.warehouse.store import write_frame
+from asasql_resources.warehouse.store import DamagedFile, read_frame, write_frame
 
 LOG = logging.getLogger(__name__)
+
+# A usable row has a key, and exactly the n outputs its sampling asked for, none of them null.
+USABLE_ROW = (
+    pl.col("key").is_not_null()
+    & pl.col("outputs").is_not_null()
+    & (pl.col("outputs").list.len() == pl.col("sampling").str.json_path_match("$.n").cast(pl.Int64, strict=False))
+    & ~pl.col("outputs").list.eval(pl.element().is_null()).list.any()
+).fill_null(False)
+
+
 def cache_key(backend: str, model: str, prompt: ChatPrompt, sampling: Sampling) -> str:
     """The hash of everything that determines a completion."""
     material = json.dumps(
@@ -40,20 +50,40 @@ class LlmCache:
         self.corrupt_segments: list[Path] = []
 
     def _load(self) -> dict[str, list[str]]:
-        """Read every segment once; a damaged one is reported and set aside, its entries recomputed later."""
+        """Read every segment once; damaged segments and rows are reported and ignored, their calls made again."""
         if self._entries is None:
             self._entries = {}
             for segment in sorted(self.folder.glob("*.parquet")) if self.folder.is_dir() else []:
-                try:
-                    frame = pl.read_parquet(segment, columns=["key", "outputs"])
-                except Exception as error:  # noqa: BLE001 - any unreadable file is treated the same way
-                    aside = segment.with_suffix(".corrupt")
-                    os.replace(segment, aside)
-                    self.corrupt_segments.append(aside)
-                    LOG.warning("LLM cache segment %s is unreadable (%s); moved to %s", segment, error, aside)
-                    continue
-                self._entries.update(zip(frame["key"].to_list(), frame["outputs"].to_list()))
+                self._entries.update(self._read_segment(segment))
         return self._entries
+
+    def _read_segment(self, segment: Path) -> dict[str, list[str]]:
+        """The usable entries of one segment; a damaged one is set aside, its usable rows kept in a new segment."""
+        try:
+            frame = read_frame(segment)[0]
+            usable = frame.filter(USABLE_ROW)
+        except (DamagedFile, pl.exceptions.PolarsError) as error:
+            self._set_aside(segment, f"it cannot be read ({error})")
+            return {}
+        if usable.height < frame.height:
+            if not usable.is_empty():
+                write_frame(usable, self._new_segment())
+            self._set_aside(segment, f"{frame.height - usable.height} of its {frame.height} row(s) are unusable")
+        return dict(zip(usable["key"].to_list(), usable["outputs"].to_list()))
+
+    def _set_aside(self, segment: Path, why: str) -> None:
+        """Move a damaged segment to <name>.corrupt, out of the cache and the `_llm_cache` view, and say so."""
+        aside = segment.with_suffix(".corrupt")
+        try:
+            os.replace(segment, aside)
+        except FileNotFoundError:
+            pass  # another process reading the cache moved it first
+        self.corrupt_segments.append(aside)
+        LOG.warning("LLM cache segment %s: %s; moved to %s, and its calls are made again", segment, why, aside)
+
+    def _new_segment(self) -> Path:
+        """The path of a new segment."""
+        return self.folder / f"{time.time_ns()}-{os.getpid()}.parquet"
 
     def lookup(self, keys: Iterable[str]) -> dict[str, list[str]]:
         """The cached completions among these keys."""
@@ -80,5 +110,5 @@ class LlmCache:
             ],
             schema=LLM_CACHE_SCHEMA,
         )
-        write_frame(frame, self.folder / f"{time.time_ns()}-{os.getpid()}.parquet")
+        write_frame(frame, self._new_segment())
         self._load().update({key: outputs for key, (_, _, outputs) in rows.items()})

@@ -4,10 +4,11 @@ from asasql_resources.warehouse.home import Home, resolve_home
 from asasql_resources.warehouse.io_manager import WarehouseIOManager
 from asasql_resources.warehouse.ledger import MaterializationRecord, append_record
 from asasql_resources.warehouse.query import connect_readonly
-from asasql_resources.warehouse.store import content_hash, read_frame, write_frame
+from asasql_resources.warehouse.store import DamagedFile, content_hash, read_frame, write_frame
 from asasql_resources.warehouse.views import rebuild_views
 
 __all__ = [
+    "DamagedFile",
     "Home",
     "MaterializationRecord",
     "WarehouseIOManager",

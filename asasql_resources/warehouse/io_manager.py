@@ -9,7 +9,7 @@ from pydantic import Field, PrivateAttr
 
 from asasql_resources.warehouse.home import Home, resolve_home
 from asasql_resources.warehouse.ledger import MaterializationRecord, append_record
-from asasql_resources.warehouse.store import content_hash, read_frame, write_frame
+from asasql_resources.warehouse.store import DamagedFile, content_hash, read_frame, write_frame
 from asasql_resources.warehouse.views import rebuild_views
 
 DATA_VERSION_KEY = "asasql/data_version"
@@ -94,7 +94,11 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
                     f"{version_label(asset, partition)} has not been materialized in {self.layout.root} "
                     f"(no {path}); materialize it first"
                 )
-            frame, version = read_frame(path)
+            try:
+                frame, version = read_frame(path)
+            except DamagedFile as error:
+                label = version_label(asset, partition)
+                raise DamagedFile(path, f"{error.reason} ({label}: re-materialize {asset} to rebuild it)") from error
             loaded[version_label(asset, partition)] = version or ""
             if len(partitions) > 1:
                 frame = frame.with_columns(pl.lit(partition).alias("partition"))

@@ -1,6 +1,7 @@
 """Rebuild `warehouse.duckdb`, a file of views only, into a temporary file and swap it in."""
 
 import fcntl
+import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +12,7 @@ import duckdb
 from asasql_resources.warehouse.home import UNPARTITIONED, Home
 from asasql_resources.warehouse.segments import empty_select_sql, segment_tables
 
+LOG = logging.getLogger(__name__)
 
 def _quote(path: Path) -> str:
     """A SQL string literal for a path."""
@@ -66,16 +68,26 @@ def _rebuild_lock(home: Home) -> Iterator[None]:
 
 
 def rebuild_views(home: Home) -> list[str]:
-    """Write all views into a fresh DuckDB file and swap it in with os.replace; return the view names."""
+    """Write all views into a fresh DuckDB file and swap it in with os.replace; return the names of those made.
+
+    A view whose files cannot be read (a damaged Parquet file) is left out with a warning, so that one bad file
+    never fails the materialization of another asset; it comes back once its asset is written again.
+    """
     with _rebuild_lock(home):
-        views = view_definitions(home)
+        for leftover in home.root.glob(".warehouse.*.duckdb.tmp*"):
+            leftover.unlink(missing_ok=True)
         temporary = home.root / f".warehouse.{os.getpid()}.duckdb.tmp"
-        temporary.unlink(missing_ok=True)
+        made = []
         try:
             con = duckdb.connect(str(temporary))
             try:
-                for name, sql in views.items():
-                    con.execute(f'CREATE VIEW "{name}" AS {sql}')
+                for name, sql in view_definitions(home).items():
+                    try:
+                        con.execute(f'CREATE VIEW "{name}" AS {sql}')
+                    except duckdb.Error as error:
+                        LOG.warning("view %s is left out of %s: %s", name, home.warehouse, error)
+                        continue
+                    made.append(name)
                 con.execute("CHECKPOINT")
             finally:
                 con.close()
@@ -83,4 +95,4 @@ def rebuild_views(home: Home) -> list[str]:
         finally:
             temporary.unlink(missing_ok=True)
             Path(f"{temporary}.wal").unlink(missing_ok=True)
-        return list(views)
+        return made
