@@ -8,7 +8,7 @@ ROUNDS ?= 2
 # Models are local paths: never reach for a hub.
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test ui venv domain clean
+.PHONY: demo test ui venv chromium domain clean
 
 venv: $(VENV)/.installed
 
@@ -27,8 +27,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 demo: venv
 	ASASQL_HOME=$(HOME_DIR) $(BIN)/asasql run --domain $(DOMAIN) --rounds $(ROUNDS) --annotator reference
 
-test: venv
+test: venv chromium
 	$(BIN)/python -m pytest -q
+
+# The UI test drives Debian's chromium (Playwright's own browser download is never used).
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+chromium:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
 ui: venv
 	ASASQL_HOME=$(HOME_DIR) $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
