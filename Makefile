@@ -36,8 +36,10 @@ chromium:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# The UI reads the instance that `asasql run` (make demo) records its runs in.
 ui: venv
-	ASASQL_HOME=$(HOME_DIR) $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	mkdir -p $(HOME_DIR)/dagster
+	ASASQL_HOME=$(HOME_DIR) DAGSTER_HOME=$(abspath $(HOME_DIR))/dagster $(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
 # Regenerate the demo domain from its readable source.
 domain: venv
