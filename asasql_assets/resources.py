@@ -19,6 +19,20 @@ def setting(name: str, default: str | None = None) -> str | dg.EnvVar | None:
     return dg.EnvVar(name) if name in os.environ else default
 
 
+class SettingError(ValueError):
+    """An environment variable holds a value its setting cannot take."""
+
+
+def int_setting(name: str, default: int) -> int:
+    """The variable as an integer when it is set, else the default (read here: the fields' bounds need a value)."""
+    if name not in os.environ:
+        return default
+    try:
+        return int(os.environ[name])
+    except ValueError:
+        raise SettingError(f"{name}={os.environ[name]!r}: expected a whole number") from None
+
+
 def build_resources() -> dict[str, object]:
     """Resource instances keyed as the assets ask for them."""
     home = setting("ASASQL_HOME")
@@ -31,6 +45,10 @@ def build_resources() -> dict[str, object]:
             model=setting("ASASQL_CHAT_MODEL", ""),
             base_url=setting("ASASQL_CHAT_BASE_URL", ""),
             api_key=setting("ASASQL_CHAT_API_KEY", ""),
+            concurrency=int_setting("ASASQL_CHAT_CONCURRENCY", ChatModel.model_fields["concurrency"].default),
+            timeout_s=int_setting("ASASQL_CHAT_TIMEOUT_S", int(ChatModel.model_fields["timeout_s"].default)),
+            max_retries=int_setting("ASASQL_CHAT_MAX_RETRIES", ChatModel.model_fields["max_retries"].default),
+            batch_size=int_setting("ASASQL_CHAT_BATCH_SIZE", ChatModel.model_fields["batch_size"].default),
             home=home,
         ),
         "embedder": Embedder(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from asasql_assets.cli.run import RunInProgress, exclusive_run
+from asasql_resources.domain import load_domain
 from asasql_resources.warehouse import Home
 from tests.domain_factory import DomainSpec, write_domain
 
@@ -48,6 +49,9 @@ def test_run_then_sql_prints_the_catalog(tmp_path: Path, tiny_model: Path) -> No
     assert "schema_catalog" in run.stdout and "reward_model[round_0]" in run.stdout
     assert "stopped: ran the 0 round(s) asked for (--rounds 0); then Stage 3 ran" in run.stdout
     assert "nl2sql_model " in run.stdout and "fine_tuned" in run.stdout and "execution accuracy" in run.stdout
+    assert "== Stage 1, synthesis" in run.stdout and "== Stage 2, active learning, round_0" in run.stdout
+    question = load_domain(domain).samples.filter("label").sort("sample_id")["origin_query"][0]
+    assert f'asasql predict "{question}" --execute' in run.stdout
     assert (home / "dagster" / "dagster.yaml").exists()
     count = _asasql("sql", "select count(*) as n from schema_catalog", home=home)
     assert count.returncode == 0, count.stderr
@@ -76,3 +80,15 @@ def test_round_new_adds_rounds_in_order_and_annotate_refuses_what_is_not_there(t
     assert malformed.returncode == 2 and "rounds are named round_0, round_1" in malformed.stderr
     not_labeled = _asasql("annotate", "import", "round_0", "--home", str(home))
     assert not_labeled.returncode == 2 and "clusters[round_0] is not materialized" in not_labeled.stderr
+
+
+def test_a_bad_numeric_setting_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+    domain = write_domain(tmp_path / "shop")
+    env = {"ASASQL_CHAT_CONCURRENCY": "many"}
+    bad = subprocess.run(
+        [ASASQL, "run", "--domain", str(domain), "--home", str(tmp_path / "home")],
+        capture_output=True, text=True, env=os.environ | env, timeout=300,
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert "ASASQL_CHAT_CONCURRENCY='many': expected a whole number" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "home" / "parquet").exists()

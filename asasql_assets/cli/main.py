@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -98,5 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the asasql console script."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `asasql sql ... | head` ends quietly, as other tools do
     args = build_parser().parse_args(argv)
     sys.exit(args.handler(args))

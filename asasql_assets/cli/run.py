@@ -3,6 +3,7 @@
 import fcntl
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +21,14 @@ concurrency:
 telemetry:
   enabled: false
 """
+
+
+STAGES = {
+    "asasql_main": "Stage 1, synthesis",
+    "reward_model_only": "Stage 2, active learning",
+    "active_learning_round": "Stage 2, active learning",
+    "finetune_and_evaluate": "Stage 3, training set, fine-tune and evaluation",
+}
 
 
 class RunInProgress(RuntimeError):
@@ -77,7 +86,9 @@ def execute(job: str, partition: str | None = None, assets: Sequence[str] | None
         if partition is not None and not instance.has_dynamic_partition(ROUNDS.name, partition):
             instance.add_dynamic_partitions(ROUNDS.name, [partition])
         label = f"{job}[{partition}]" if partition else job
-        print(f"\n== {label}" + (f": {', '.join(assets)}" if assets else ""), flush=True)
+        stage = STAGES.get(job, job) + (f", {partition}" if partition else "")
+        subset = f": {', '.join(assets)}" if assets else ""
+        print(f"\n== {stage} ({time.strftime('%H:%M:%S')}): {label}{subset}", flush=True)
         result = defs.resolve_job_def(job).execute_in_process(
             instance=instance,
             partition_key=partition,
@@ -157,6 +168,13 @@ def print_summary(home: Home, run_ids: Sequence[str]) -> None:
             if "reward_model" in views
             else []
         )
+        example = (
+            con.execute(
+                "SELECT origin_query FROM schema_catalog__samples WHERE label ORDER BY sample_id LIMIT 1"
+            ).fetchone()
+            if "schema_catalog__samples" in views
+            else None
+        )
     finally:
         con.close()
     print(f"\n{len(rows)} materialization(s):")
@@ -172,10 +190,8 @@ def print_summary(home: Home, run_ids: Sequence[str]) -> None:
         print_evaluation(home)
     print(f"\nwarehouse: {home.warehouse}")
     print(f"models:    {home.models}")
-    print(
-        'next: make ui  |  asasql sql "select * from nl2sql_evaluation"  |  '
-        'asasql predict "How many running instances are there?" --execute'
-    )
+    question = (example[0] if example else "YOUR QUESTION").replace('"', "'")
+    print(f'next: make ui  |  asasql sql "select * from nl2sql_evaluation"  |  asasql predict "{question}" --execute')
 
 
 def print_evaluation(home: Home) -> None:
@@ -189,6 +205,20 @@ def print_evaluation(home: Home) -> None:
     for model, category, n, ex, parse_rate, exec_rate in rows:
         rates = f"  parse {parse_rate:.2f}  exec {exec_rate:.2f}" if category == "all" else ""
         print(f"  {model:<13} {category:<12} n={n:<4} EX {ex if ex is not None else float('nan'):.3f}{rates}")
+
+
+def settings_ok() -> bool:
+    """Whether the resources build from the environment's settings; else say why, on one line per setting."""
+    from pydantic import ValidationError
+
+    from asasql_assets.resources import SettingError, build_resources
+
+    try:
+        build_resources()
+    except (SettingError, ValidationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return False
+    return True
 
 
 def run(
@@ -205,6 +235,8 @@ def run(
     if validate(domain) != 0:
         return EXIT_INVALID
     prepare_environment(home, domain, annotator)
+    if not settings_ok():
+        return EXIT_INVALID
     try:
         with exclusive_run(home):
             run_id = execute("asasql_main")
