@@ -7,7 +7,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from asasql_resources.models import decode as decode_module
-from asasql_resources.models.decode import decode, eos_ids, next_tokens, tokens_containing
+from asasql_resources.models.decode import decode, eos_ids, next_tokens, prefix_batches, tokens_containing
 from asasql_resources.models.sampling import Sampling
 
 
@@ -111,3 +111,25 @@ def test_stop_strings_are_part_of_the_settings_only_when_given() -> None:
     assert Sampling(stop=(";",)).as_dict()["stop"] == (";",)
     with pytest.raises(ValueError, match="stop strings"):
         Sampling(stop=("",))
+
+
+@pytest.mark.parametrize(
+    ("prompts", "size", "expected"),
+    [
+        # two families that share long starts are batched apart, each family in one batch
+        ([[1, 2, 3, 4, 9], [5, 6, 7, 8, 1], [1, 2, 3, 4, 8], [5, 6, 7, 8, 2]], 4, [[2, 0], [1, 3]]),
+        # the size bounds a batch
+        ([[1, 2, 3, 4, 9], [1, 2, 3, 4, 8], [1, 2, 3, 4, 7]], 2, [[2, 1], [0]]),
+        # a batch goes on while at least half its shared start remains, and is closed when less would
+        ([[1, 2, 3], [1, 2, 4], [1, 5, 6]], 8, [[0, 1, 2]]),
+        ([[1, 2, 3, 4], [1, 2, 3, 5], [1, 9, 9, 9]], 8, [[0, 1], [2]]),
+        ([[7], [7], [7]], 8, [[0, 1, 2]]),
+        ([], 4, []),
+    ],
+)
+def test_prefix_batches_keep_shared_starts_together(
+    prompts: list[list[int]], size: int, expected: list[list[int]]
+) -> None:
+    batches = prefix_batches(prompts, size)
+    assert batches == expected
+    assert sorted(i for batch in batches for i in batch) == list(range(len(prompts)))

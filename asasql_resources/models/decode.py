@@ -1,6 +1,7 @@
 """A batched decode loop: a shared prompt prefix computed once, prefill in length groups, finished rows dropped."""
 
 import os
+from collections.abc import Sequence
 from functools import lru_cache
 
 import torch
@@ -26,6 +27,27 @@ def tokens_containing(tokenizer: PreTrainedTokenizerBase, texts: tuple[str, ...]
         return torch.tensor([], dtype=torch.long)
     pieces = tokenizer.batch_decode([[i] for i in range(len(tokenizer))])
     return torch.tensor([i for i, piece in enumerate(pieces) if any(text in piece for text in texts)], dtype=torch.long)
+
+
+def prefix_batches(prompts: Sequence[Sequence[int]], size: int) -> list[list[int]]:
+    """Prompt indices in batches of at most `size` that share long prefixes, so that prefill computes them once.
+
+    Prompts are taken in lexicographic order, where those with a common start sit together; a batch is also
+    closed early when the next prompt would cut the prefix its members share to less than half.
+    """
+    order = sorted(range(len(prompts)), key=lambda i: list(prompts[i]))
+    batches: list[list[int]] = []
+    shared = 0
+    for index in order:
+        if batches and len(batches[-1]) < size:
+            common = min(shared, len(os.path.commonprefix([prompts[batches[-1][-1]], prompts[index]])))
+            if 2 * common >= shared:
+                batches[-1].append(index)
+                shared = common
+                continue
+        batches.append([index])
+        shared = len(prompts[index])
+    return batches
 
 
 def next_tokens(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_resources.models.decode import decode, eos_ids, tokens_containing
+from asasql_resources.models.decode import decode, eos_ids, prefix_batches, tokens_containing
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
@@ -81,7 +81,7 @@ def load_causal_lm(location: ModelLocation, dtype: str = "auto", device: str = "
 
 
 class LocalChatBackend:
-    """Generates with a local model: length-sorted batches, left padding, finished rows dropped, inference mode."""
+    """Generates with a local model: batches that share prompt starts, left padding, finished rows dropped."""
 
     def __init__(
         self,
@@ -121,21 +121,21 @@ class LocalChatBackend:
     def generate(
         self, prompts: Sequence[ChatPrompt], sampling: Sampling, progress: Progress | None = None
     ) -> list[list[str]]:
-        """n completions per prompt, in input order."""
+        """n completions per prompt, in input order; a batch holds prompts that share their start (prefix_batches)."""
         loaded = self.loaded()
         texts = [self.render(p) for p in prompts]
         encoded = [loaded.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         limit = self._prompt_limit(loaded, sampling)
-        order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))
-        per_batch = max(1, self.batch_size // sampling.n)
+        encoded = [self._truncate(ids, limit) for ids in encoded]
         results: list[list[str]] = [[] for _ in prompts]
-        for start in range(0, len(order), per_batch):
-            indices = order[start : start + per_batch]
-            batch = [self._truncate(encoded[i], limit) for i in indices]
-            for i, completions in zip(indices, self._generate_batch(loaded, batch, sampling, start)):
+        done = 0
+        for indices in prefix_batches(encoded, max(1, self.batch_size // sampling.n)):
+            batch = [encoded[i] for i in indices]
+            for i, completions in zip(indices, self._generate_batch(loaded, batch, sampling, done)):
                 results[i] = completions
+            done += len(indices)
             if progress is not None:
-                progress(min(start + per_batch, len(order)), len(order))
+                progress(done, len(prompts))
         return results
 
     def _prompt_limit(self, loaded: LoadedModel, sampling: Sampling) -> int:
