@@ -38,7 +38,7 @@ BaseModel = ModelLocation | str | Path
 class SftSettings:
     """How to fine-tune: epochs, AdamW step, batches, validation split, early stopping, sequence length and LoRA."""
 
-    epochs: int = 3
+    epochs: int = 2
     learning_rate: float = 1e-3
     batch_size: int = 8
     val_fraction: float = 0.1
