@@ -113,23 +113,27 @@ def test_stop_strings_are_part_of_the_settings_only_when_given() -> None:
         Sampling(stop=("",))
 
 
+FAMILIES = [[1, 2, 3, 4, 9], [5, 6, 7, 8, 1], [1, 2, 3, 4, 8], [5, 6, 7, 8, 2]]
+
+
 @pytest.mark.parametrize(
-    ("prompts", "size", "expected"),
+    ("prompts", "size", "new_tokens", "expected"),
     [
-        # two families that share long starts are batched apart, each family in one batch
-        ([[1, 2, 3, 4, 9], [5, 6, 7, 8, 1], [1, 2, 3, 4, 8], [5, 6, 7, 8, 2]], 4, [[2, 0], [1, 3]]),
+        # two families with long shared starts: apart when a decode step is cheap, together when it is dear
+        (FAMILIES, 4, 0, [[2, 0], [1, 3]]),
+        (FAMILIES, 4, 1, [[2, 0, 1, 3]]),
         # the size bounds a batch
-        ([[1, 2, 3, 4, 9], [1, 2, 3, 4, 8], [1, 2, 3, 4, 7]], 2, [[2, 1], [0]]),
-        # a batch goes on while at least half its shared start remains, and is closed when less would
-        ([[1, 2, 3], [1, 2, 4], [1, 5, 6]], 8, [[0, 1, 2]]),
-        ([[1, 2, 3, 4], [1, 2, 3, 5], [1, 9, 9, 9]], 8, [[0, 1], [2]]),
-        ([[7], [7], [7]], 8, [[0, 1, 2]]),
-        ([], 4, []),
+        ([[1, 2, 3, 4, 9], [1, 2, 3, 4, 8], [1, 2, 3, 4, 7]], 2, 100, [[2, 1], [0]]),
+        # joining [1, 9, 9, 9] costs 2 unshared tokens less its 1 shared: more than no decode step, less than one
+        ([[1, 2, 3, 4], [1, 2, 3, 5], [1, 9, 9, 9]], 8, 0, [[0, 1], [2]]),
+        ([[1, 2, 3, 4], [1, 2, 3, 5], [1, 9, 9, 9]], 8, 1, [[0, 1, 2]]),
+        ([[7], [7], [7]], 8, 0, [[0, 1, 2]]),
+        ([], 4, 10, []),
     ],
 )
 def test_prefix_batches_keep_shared_starts_together(
-    prompts: list[list[int]], size: int, expected: list[list[int]]
+    prompts: list[list[int]], size: int, new_tokens: int, expected: list[list[int]]
 ) -> None:
-    batches = prefix_batches(prompts, size)
+    batches = prefix_batches(prompts, size, new_tokens)
     assert batches == expected
     assert sorted(i for batch in batches for i in batch) == list(range(len(prompts)))
