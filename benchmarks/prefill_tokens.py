@@ -1,0 +1,76 @@
+"""Prompt tokens that prefill computes for the demo's candidate prompts: batches by length vs prefix_batches.
+
+Run: .venv/bin/python benchmarks/prefill_tokens.py [--gold 80] [--k 3] [--batch-size 32] [--max-new-tokens 96]
+
+The prompts are nl2sql_candidates' prompts for a seeded sample of gold-bank questions (no model call is
+needed to build them). A batch's cost is what `decode.prefill` computes: the start all its prompts share
+once, then each prompt's own tokens in groups of PREFILL_ROWS, each group padded to its longest prompt.
+"""
+
+import argparse
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from transformers import AutoTokenizer
+
+from asasql_assets.synthesis.candidates import build_candidate_prompts, sql_examples
+from asasql_assets.synthesis.steps import reference_questions
+from asasql_resources.domain import load_domain
+from asasql_resources.domain.samples import GOLD_BANK_FILE
+from asasql_resources.models.decode import PREFILL_ROWS, prefix_batches
+from asasql_resources.models.gguf_cache import loadable
+from asasql_resources.models.locate import bundled_chat_model
+
+DEMO = Path(__file__).resolve().parents[1] / "project_data"
+
+
+def prefill_cost(batches: Sequence[Sequence[list[int]]]) -> int:
+    """Prompt tokens computed by prefill over these batches, padding included."""
+    total = 0
+    for batch in batches:
+        shared = min(len(os.path.commonprefix(list(batch))), min(len(ids) for ids in batch) - 1)
+        own = sorted(len(ids) - shared for ids in batch)
+        total += shared + sum(
+            max(own[start : start + PREFILL_ROWS]) * len(own[start : start + PREFILL_ROWS])
+            for start in range(0, len(own), PREFILL_ROWS)
+        )
+    return total
+
+
+def main() -> None:
+    """Build the prompts, batch them both ways, and print the prompt tokens each way computes."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gold", type=int, default=80, help="gold-bank questions (a seeded sample)")
+    parser.add_argument("--k", type=int, default=3, help="candidates per question")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=96)
+    args = parser.parse_args()
+    domain = load_domain(DEMO)
+    dialect = domain.config.sql_dialect
+    questions = reference_questions(
+        domain.gold_bank, domain.catalog, limit=args.gold, seed=0, dialect=dialect, model=GOLD_BANK_FILE
+    )
+    examples = sql_examples(domain.samples, domain.catalog, dialect)
+    prompts = build_candidate_prompts(questions, domain.catalog, k=args.k, seed=0, dialect=dialect, examples=examples)
+    tokenizer = AutoTokenizer.from_pretrained(loadable(bundled_chat_model()).folder)
+    encoded = [
+        tokenizer(
+            tokenizer.apply_chat_template(p.prompt.messages(), add_generation_prompt=True, tokenize=False),
+            add_special_tokens=False,
+        )["input_ids"]
+        for p in prompts
+    ]
+    by_length = sorted(encoded, key=len)
+    length_batches = [by_length[i : i + args.batch_size] for i in range(0, len(by_length), args.batch_size)]
+    shared_batches = [[encoded[i] for i in batch] for batch in prefix_batches(encoded, args.batch_size, args.max_new_tokens)]
+    plain = sum(len(ids) for ids in encoded)
+    length_cost, shared_cost = prefill_cost(length_batches), prefill_cost(shared_batches)
+    print(f"{len(encoded)} prompts, {plain / len(encoded):.0f} tokens on average, {plain} in all")
+    print(f"batches by length:  {len(length_batches):>3} batches, {length_cost:>8} prompt tokens computed")
+    print(f"prefix_batches:     {len(shared_batches):>3} batches, {shared_cost:>8} prompt tokens computed")
+    print(f"ratio: {length_cost / shared_cost:.2f}x fewer prompt tokens")
+
+
+if __name__ == "__main__":
+    main()
