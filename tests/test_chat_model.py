@@ -9,7 +9,7 @@ import duckdb
 import openai
 import pytest
 
-from asasql_resources.models.chat import ChatModel
+from asasql_resources.models.chat import CACHE_CHUNK_BATCHES, ChatModel
 from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
@@ -168,3 +168,23 @@ def test_stop_strings_cut_local_and_remote_completions_alike(
     assert local.generate(PROMPTS[:1], max_new_tokens=12, stop=[stop]) == [[expected]]
     remote = ChatModel(backend="openai", base_url=base_url, model="tiny", home=str(tmp_path), use_cache=False)
     assert remote.generate(PROMPTS[:1], max_new_tokens=12, stop=[stop]) == [[expected]]
+
+
+def test_a_call_stopped_midway_keeps_the_chunks_it_finished(tiny_model: Path, tmp_path: Path) -> None:
+    chat = _chat(tiny_model, tmp_path, batch_size=1)  # a chunk is CACHE_CHUNK_BATCHES prompts
+    prompts = [ChatPrompt(user=f"Count the hosts in zone {i}.") for i in range(6)]
+    reported: list[tuple[int, int]] = []
+
+    def stop_after_first_chunk(done: int, total: int) -> None:
+        reported.append((done, total))
+        if done > CACHE_CHUNK_BATCHES:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        chat.generate(prompts, temperature=0.8, max_new_tokens=4, seed=1, progress=stop_after_first_chunk)
+    assert reported[:CACHE_CHUNK_BATCHES + 1] == [(i, 6) for i in range(1, CACHE_CHUNK_BATCHES + 2)]
+    stats = chat.client().stats
+    before = stats.prompts
+    again = _chat(tiny_model, tmp_path, batch_size=1).generate(prompts, temperature=0.8, max_new_tokens=4, seed=1)
+    assert stats.prompts - before == 6 - CACHE_CHUNK_BATCHES, "the first chunk came from the cache"
+    assert len(again) == 6

@@ -1,6 +1,7 @@
 """ChatModel: the chat resource every stage generates with, behind one API and one call cache."""
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Protocol
 
 import dagster as dg
@@ -34,6 +35,12 @@ class ChatBackend(Protocol):
 
 BACKEND_NAMES = ("transformers", "openai")
 _BACKENDS: dict[tuple[object, ...], ChatBackend] = {}
+CACHE_CHUNK_BATCHES = 4  # a long call's completions reach the cache every this many batches
+
+
+def _shifted(progress: Progress, before: int, total: int) -> Progress:
+    """Progress of one chunk reported as progress of the whole call."""
+    return lambda done, _: progress(before + done, total)
 
 
 class ChatModel(dg.ConfigurableResource):
@@ -113,10 +120,15 @@ class ChatModel(dg.ConfigurableResource):
         unique = dict(zip(keys, prompts))
         found = self.cache.lookup(unique)
         missing = [key for key in unique if key not in found]
-        if missing:
-            fresh = backend.generate([unique[key] for key in missing], sampling, progress)
+        # Stored a chunk at a time, so that a call stopped late (a crash, a kill) keeps what it generated.
+        chunk = CACHE_CHUNK_BATCHES * self.batch_size
+        for start in range(0, len(missing), chunk):
+            part = missing[start : start + chunk]
+            shifted = None if progress is None else _shifted(progress, start, len(missing))
+            seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + start)
+            fresh = backend.generate([unique[key] for key in part], seeded, shifted)
             self.cache.store(
-                self.backend, backend.identity, {k: (unique[k], sampling, out) for k, out in zip(missing, fresh)}
+                self.backend, backend.identity, {k: (unique[k], sampling, out) for k, out in zip(part, fresh)}
             )
-            found |= dict(zip(missing, fresh))
+            found |= dict(zip(part, fresh))
         return [found[key] for key in keys]
