@@ -23,14 +23,16 @@ class SettingError(ValueError):
     """An environment variable holds a value its setting cannot take."""
 
 
-def int_setting(name: str, default: int) -> int:
-    """The variable as an integer when it is set, else the default (read here: the fields' bounds need a value)."""
-    if name not in os.environ:
-        return default
-    try:
-        return int(os.environ[name])
-    except ValueError:
-        raise SettingError(f"{name}={os.environ[name]!r}: expected a whole number") from None
+def int_settings(**fields: str) -> dict[str, int]:
+    """{field: whole number} for each `field=VARIABLE` whose variable is set (read here: fields' bounds need a value)."""
+    values = {}
+    for field, name in fields.items():
+        if name in os.environ:
+            try:
+                values[field] = int(os.environ[name])
+            except ValueError:
+                raise SettingError(f"{name}={os.environ[name]!r}: expected a whole number") from None
+    return values
 
 
 def build_resources() -> dict[str, object]:
@@ -45,11 +47,13 @@ def build_resources() -> dict[str, object]:
             model=setting("ASASQL_CHAT_MODEL", ""),
             base_url=setting("ASASQL_CHAT_BASE_URL", ""),
             api_key=setting("ASASQL_CHAT_API_KEY", ""),
-            concurrency=int_setting("ASASQL_CHAT_CONCURRENCY", ChatModel.model_fields["concurrency"].default),
-            timeout_s=int_setting("ASASQL_CHAT_TIMEOUT_S", int(ChatModel.model_fields["timeout_s"].default)),
-            max_retries=int_setting("ASASQL_CHAT_MAX_RETRIES", ChatModel.model_fields["max_retries"].default),
-            batch_size=int_setting("ASASQL_CHAT_BATCH_SIZE", ChatModel.model_fields["batch_size"].default),
             home=home,
+            **int_settings(
+                concurrency="ASASQL_CHAT_CONCURRENCY",
+                timeout_s="ASASQL_CHAT_TIMEOUT_S",
+                max_retries="ASASQL_CHAT_MAX_RETRIES",
+                batch_size="ASASQL_CHAT_BATCH_SIZE",
+            ),
         ),
         "embedder": Embedder(
             model=setting("ASASQL_EMBED_MODEL", ""),
