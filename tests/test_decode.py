@@ -7,7 +7,14 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from asasql_resources.models import decode as decode_module
-from asasql_resources.models.decode import decode, eos_ids, next_tokens, prefix_batches, tokens_containing
+from asasql_resources.models.decode import (
+    PrefillPlan,
+    decode,
+    eos_ids,
+    next_tokens,
+    prefix_batches,
+    tokens_containing,
+)
 from asasql_resources.models.sampling import Sampling
 
 
@@ -26,6 +33,15 @@ def _varied_model(folder: Path) -> PreTrainedModel:
     [
         ["SELECT count(*) FROM", "a much longer prompt about hosts and zones and tenants", "hi"],
         ["Schema: hosts(id, zone)\nQ: count hosts", "Schema: hosts(id, zone)\nQ: list zones with hosts", "Schema: x"],
+        # two runs with starts of their own, beside prompts that share only the common start
+        [
+            "Schema: hosts(id, zone, tenant)\nQ: count hosts",
+            "Schema: tenants(id, name, plan)\nQ: name the tenants on the gold plan",
+            "Schema: hosts(id, zone, tenant)\nQ: list zones with more than three hosts",
+            "Schema: x\nQ: y",
+            "Schema: tenants(id, name, plan)\nQ: count tenants",
+            "Schema: hosts(id, zone, tenant)\nQ: which zone",
+        ],
     ],
 )
 def test_greedy_decode_matches_generate_per_prompt(
@@ -137,3 +153,22 @@ def test_prefix_batches_keep_shared_starts_together(
     batches = prefix_batches(prompts, size, new_tokens)
     assert batches == expected
     assert sorted(i for batch in batches for i in batch) == list(range(len(prompts)))
+
+
+def test_a_prefill_plan_computes_each_shared_start_once() -> None:
+    prompts = [[1, 2, 3, 4, 5, 6], [1, 2, 9, 9, 9, 9, 9], [1, 2, 3, 4, 5, 7, 8], [1, 2, 8], [1, 2, 9, 9, 9, 1]]
+    plan = PrefillPlan.of(prompts)
+    assert plan.shared == 2
+    assert sorted(plan.runs) == [[0, 2], [4, 1]]  # lexicographic within a run
+    assert plan.starts == [5, 5, 5, 2, 5]
+    own = [len(p) - s for p, s in zip(prompts, plan.starts)]
+    assert [own[i] for i in plan.order] == sorted(own)
+    assert plan.head == 3 and plan.width == plan.head + max(own)
+    # the common start once, both runs' starts (3 tokens each) in one forward, the own parts in one group
+    assert plan.tokens(prompts) == 2 + 2 * 3 + 5 * max(own)
+
+
+def test_a_prompt_keeps_one_own_token_when_it_is_another_prompts_start() -> None:
+    prompts = [[1, 2, 3], [1, 2, 3, 4], [1, 2, 3]]
+    plan = PrefillPlan.of(prompts)
+    assert plan.shared == 2 and plan.runs == [] and plan.starts == [2, 2, 2]

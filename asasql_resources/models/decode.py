@@ -1,12 +1,15 @@
-"""A batched decode loop: a shared prompt prefix computed once, prefill in length groups, finished rows dropped."""
+"""A batched decode loop: a shared prompt prefix computed once, prefill in length groups, finished rows dropped,
+and decode steps with packed Linear weights on the CPU."""
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 from transformers import Cache, PreTrainedModel, PreTrainedTokenizerBase
 
+from asasql_resources.models.packed import packed_linears
 from asasql_resources.models.sampling import Sampling
 
 PREFILL_ROWS = 8  # prompts per prefill forward: enough tokens for efficient matmuls, little padding
@@ -35,24 +38,79 @@ def tokens_containing(tokenizer: PreTrainedTokenizerBase, texts: tuple[str, ...]
 def prefix_batches(prompts: Sequence[Sequence[int]], size: int, new_tokens: int) -> list[list[int]]:
     """Prompt indices in batches of at most `size` that share long prefixes, so that prefill computes them once.
 
-    Prompts are taken in lexicographic order, where those with a common start sit together. The next prompt
-    starts a new batch when joining would cost more prefill (the start the members would no longer share,
-    less the start it shares with them) than one more batch's decode steps (`new_tokens`, each worth
-    STEP_IN_PREFILL_TOKENS).
+    A prompt starts a new batch when joining would cost more prefill than one more batch's decode steps
+    (`new_tokens`, each worth STEP_IN_PREFILL_TOKENS): see `prefix_groups`.
+    """
+    return prefix_groups(prompts, size, new_tokens * STEP_IN_PREFILL_TOKENS)
+
+
+def prefix_groups(prompts: Sequence[Sequence[int]], size: int, slack: int, floor: int = 0) -> list[list[int]]:
+    """Prompt indices in groups of at most `size`, in lexicographic order, where prompts with a common start sit.
+
+    The next prompt joins the last group when the prefill joining costs (the start the members would no longer
+    share, less the start it shares with them beyond `floor` tokens) is at most `slack` tokens.
     """
     order = sorted(range(len(prompts)), key=lambda i: list(prompts[i]))
-    batches: list[list[int]] = []
+    groups: list[list[int]] = []
     shared = 0
     for index in order:
-        if batches and len(batches[-1]) < size:
-            common = min(shared, len(os.path.commonprefix([prompts[batches[-1][-1]], prompts[index]])))
-            if (len(batches[-1]) - 1) * (shared - common) - common <= new_tokens * STEP_IN_PREFILL_TOKENS:
-                batches[-1].append(index)
+        if groups and len(groups[-1]) < size:
+            common = min(shared, len(os.path.commonprefix([prompts[groups[-1][-1]], prompts[index]])))
+            if (len(groups[-1]) - 1) * (shared - common) - (common - floor) <= slack:
+                groups[-1].append(index)
                 shared = common
                 continue
-        batches.append([index])
+        groups.append([index])
         shared = len(prompts[index])
-    return batches
+    return groups
+
+
+@dataclass(frozen=True)
+class PrefillPlan:
+    """Which prompt starts prefill computes once, and the cache column where each prompt's tokens go.
+
+    Columns: the `shared` start of every prompt; then, for a prompt in a run (prompts sharing more than that),
+    the run's start up to `starts[i]`; then padding; then the prompt's own tokens, right-aligned to end at
+    `shared + width`. Run starts take at most `head` columns, so own tokens never overlap them.
+    """
+
+    shared: int
+    starts: list[int]
+    runs: list[list[int]]
+    order: list[int]
+    head: int
+    width: int
+
+    @classmethod
+    def of(cls, prompts: Sequence[Sequence[int]]) -> "PrefillPlan":
+        """The plan for prompts: runs found by `prefix_groups`, cache rows ordered by own-part length."""
+        shared = min(len(os.path.commonprefix(list(prompts))), min(len(p) for p in prompts) - 1)
+        starts, runs = [shared] * len(prompts), []
+        for group in prefix_groups(prompts, len(prompts), -1, shared):
+            members = [prompts[i] for i in group]
+            common = min(len(os.path.commonprefix(members)), min(len(p) for p in members) - 1)
+            if len(group) > 1 and common > shared:
+                runs.append(group)
+                for i in group:
+                    starts[i] = common
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - starts[i])
+        head = max(starts) - shared
+        return cls(shared, starts, runs, order, head, head + max(len(p) - s for p, s in zip(prompts, starts)))
+
+    def own_groups(self) -> list[list[int]]:
+        """Cache rows in prefill groups of PREFILL_ROWS, by own-part length."""
+        rows = list(range(len(self.order)))
+        return [rows[first : first + PREFILL_ROWS] for first in range(0, len(rows), PREFILL_ROWS)]
+
+    def tokens(self, prompts: Sequence[Sequence[int]]) -> int:
+        """Prompt tokens prefill computes, padding included."""
+        runs = [self.starts[run[0]] - self.shared for run in self.runs]
+        own = [len(prompts[i]) - self.starts[i] for i in self.order]
+        return (
+            self.shared
+            + len(runs) * max(runs, default=0)
+            + sum(max(own[row] for row in group) * len(group) for group in self.own_groups())
+        )
 
 
 def next_tokens(logits: torch.Tensor, sampling: Sampling, generator: torch.Generator | None) -> torch.Tensor:
@@ -91,11 +149,11 @@ class ReservedCache(Cache):
         values[self.rows, :, self.at : end] = value_states
         return keys[self.rows, :, :end], values[self.rows, :, :end]
 
-    def share(self, columns: int) -> None:
-        """Copy row 0's first `columns` positions to every row (a prompt prefix all rows have in common)."""
+    def share(self, source: int, rows: torch.Tensor | slice, start: int, end: int) -> None:
+        """Copy row `source`'s positions start..end to `rows` (a prompt start those rows have in common)."""
         for keys, values in self.buffers:
-            keys[1:, :, :columns] = keys[:1, :, :columns]
-            values[1:, :, :columns] = values[:1, :, :columns]
+            keys[rows, :, start:end] = keys[source : source + 1, :, start:end]
+            values[rows, :, start:end] = values[source : source + 1, :, start:end]
 
     def keep(self, rows: torch.Tensor, capacity: int) -> None:
         """Keep only `rows`, in new buffers of `capacity` positions (the first `at` copied over)."""
@@ -118,7 +176,12 @@ def attention_mask(model: PreTrainedModel, allowed: torch.Tensor) -> torch.Tenso
 
 
 def forward(
-    model: PreTrainedModel, cache: ReservedCache, ids: torch.Tensor, allowed: torch.Tensor, rows: slice, at: int
+    model: PreTrainedModel,
+    cache: ReservedCache,
+    ids: torch.Tensor,
+    allowed: torch.Tensor,
+    rows: slice | torch.Tensor,
+    at: int,
 ) -> torch.Tensor:
     """Last-position logits of `ids` written at column `at` of the cache's `rows`, which attend to `allowed` columns."""
     end = at + ids.shape[1]
@@ -130,33 +193,51 @@ def forward(
     return out.logits[:, -1, :]
 
 
+def padded(rows: Sequence[Sequence[int]], pad_id: int, left: bool, device: torch.device) -> torch.Tensor:
+    """Token rows padded with `pad_id` to the longest, on the left or the right."""
+    longest = max(len(row) for row in rows)
+    return torch.tensor(
+        [[pad_id] * (longest - len(row)) * left + list(row) + [pad_id] * (longest - len(row)) * (not left) for row in rows],
+        device=device,
+    )
+
+
 def prefill(
     model: PreTrainedModel, prompts: list[list[int]], pad_id: int, room: int
-) -> tuple[ReservedCache, torch.Tensor, torch.Tensor]:
-    """The cache, next-token logits and attended columns per row, for prompts sorted by length.
+) -> tuple[ReservedCache, torch.Tensor, torch.Tensor, list[int]]:
+    """The cache, next-token logits and attended columns per row, and the prompt of each row (`PrefillPlan`).
 
-    The cache holds the prefix all prompts share (computed once), then each prompt's own tokens right-aligned,
-    computed PREFILL_ROWS prompts at a time, then `room` free positions.
+    The start all prompts share is computed once and copied to every row; so is each run's longer start,
+    all runs in one forward; then each prompt's own tokens, PREFILL_ROWS prompts at a time.
     """
-    shared = min(len(os.path.commonprefix(prompts)), min(len(p) for p in prompts) - 1)
-    width = max(len(p) for p in prompts) - shared
-    cache = ReservedCache(len(prompts), shared + width + room)
-    allowed = torch.ones(len(prompts), cache.capacity, dtype=torch.bool, device=model.device)
-    for row, prompt in enumerate(prompts):
-        padding = width - (len(prompt) - shared)
-        allowed[row, shared : shared + padding] = False
+    plan = PrefillPlan.of(prompts)
+    shared, end, device = plan.shared, plan.shared + plan.width, model.device
+    row_of = {prompt: row for row, prompt in enumerate(plan.order)}
+    cache = ReservedCache(len(prompts), end + room)
+    allowed = torch.zeros(len(prompts), cache.capacity, dtype=torch.bool, device=device)
+    allowed[:, :shared] = True
+    allowed[:, end:] = True
+    for row, prompt in enumerate(plan.order):
+        allowed[row, shared : plan.starts[prompt]] = True
+        allowed[row, end - (len(prompts[prompt]) - plan.starts[prompt]) : end] = True
     if shared:
-        forward(model, cache, torch.tensor([prompts[0][:shared]], device=model.device), allowed[:1], slice(0, 1), 0)
-        cache.share(shared)
+        forward(model, cache, torch.tensor([prompts[0][:shared]], device=device), allowed[:1], slice(0, 1), 0)
+        cache.share(0, slice(1, None), 0, shared)
+    if plan.runs:
+        firsts = torch.tensor([row_of[run[0]] for run in plan.runs], device=device)
+        starts = [prompts[run[0]][shared : plan.starts[run[0]]] for run in plan.runs]
+        forward(model, cache, padded(starts, pad_id, False, device), allowed[firsts], firsts, shared)
+        for run in plan.runs:
+            others = torch.tensor([row_of[i] for i in run[1:]], device=device)
+            cache.share(row_of[run[0]], others, shared, plan.starts[run[0]])
     logits = []
-    for first in range(0, len(prompts), PREFILL_ROWS):
-        group = prompts[first : first + PREFILL_ROWS]
-        own = max(len(p) for p in group) - shared
-        ids = torch.tensor([[pad_id] * (own + shared - len(p)) + p[shared:] for p in group], device=model.device)
-        rows = slice(first, first + len(group))
-        logits.append(forward(model, cache, ids, allowed[rows], rows, shared + width - own))
-    cache.at = shared + width
-    return cache, torch.cat(logits), allowed
+    for group in plan.own_groups():
+        own = [prompts[plan.order[row]][plan.starts[plan.order[row]] :] for row in group]
+        ids = padded(own, pad_id, True, device)
+        rows = slice(group[0], group[-1] + 1)
+        logits.append(forward(model, cache, ids, allowed[rows], rows, end - ids.shape[1]))
+    cache.at = end
+    return cache, torch.cat(logits), allowed, plan.order
 
 
 def decode(
@@ -173,27 +254,27 @@ def decode(
     A row ends at a `stop_ids` token, which is left out, or after a `last_ids` token, which is kept
     (a token that holds a stop string: the caller cuts its text).
     """
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    cache, logits, allowed = prefill(model, [prompts[i] for i in order], pad_id, min(ROOM, sampling.max_new_tokens))
+    cache, logits, allowed, order = prefill(model, prompts, pad_id, min(ROOM, sampling.max_new_tokens))
     rows = torch.tensor(order, device=model.device)
     stop_ids = stop_ids.to(model.device)
     last_ids = (last_ids if last_ids is not None else torch.tensor([], dtype=torch.long)).to(model.device)
     generated: list[list[int]] = [[] for _ in prompts]
-    for step in range(sampling.max_new_tokens):
-        tokens = next_tokens(logits, sampling, generator)
-        stopped = torch.isin(tokens, stop_ids)
-        done = stopped | torch.isin(tokens, last_ids)
-        for row, token, left_out in zip(rows.tolist(), tokens.tolist(), stopped.tolist()):
-            if not left_out:
-                generated[row].append(token)
-        if done.all() or step == sampling.max_new_tokens - 1:
-            break
-        full = cache.at == cache.capacity
-        if done.any() or full:
-            keep = (~done).nonzero().squeeze(1)
-            cache.keep(keep, cache.capacity + ROOM * full)
-            extra = allowed.new_ones((len(keep), cache.capacity - allowed.shape[1]))
-            rows, tokens, allowed = rows[keep], tokens[keep], torch.cat([allowed[keep], extra], dim=1)
-        logits = forward(model, cache, tokens[:, None], allowed, slice(None), cache.at)
-        cache.at += 1
+    with packed_linears(model):
+        for step in range(sampling.max_new_tokens):
+            tokens = next_tokens(logits, sampling, generator)
+            stopped = torch.isin(tokens, stop_ids)
+            done = stopped | torch.isin(tokens, last_ids)
+            for row, token, left_out in zip(rows.tolist(), tokens.tolist(), stopped.tolist()):
+                if not left_out:
+                    generated[row].append(token)
+            if done.all() or step == sampling.max_new_tokens - 1:
+                break
+            full = cache.at == cache.capacity
+            if done.any() or full:
+                keep = (~done).nonzero().squeeze(1)
+                cache.keep(keep, cache.capacity + ROOM * full)
+                extra = allowed.new_ones((len(keep), cache.capacity - allowed.shape[1]))
+                rows, tokens, allowed = rows[keep], tokens[keep], torch.cat([allowed[keep], extra], dim=1)
+            logits = forward(model, cache, tokens[:, None], allowed, slice(None), cache.at)
+            cache.at += 1
     return generated

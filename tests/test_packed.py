@@ -1,0 +1,40 @@
+"""Packed Linear layers compute what the plain ones do, are put back after the block, and follow weight changes."""
+
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM
+
+from asasql_resources.models.packed import PackedLinear, can_pack, packed_linears
+
+
+def test_a_packed_model_gives_the_plain_logits_and_is_restored(tiny_model: Path) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    ids = torch.randint(0, model.config.vocab_size, (3, 9))
+    linears = {name: module for name, module in model.named_modules() if type(module) is nn.Linear}
+    with torch.inference_mode():
+        plain = model(input_ids=ids).logits
+        with packed_linears(model):
+            assert all(isinstance(model.get_submodule(name), PackedLinear) for name in linears)
+            packed = model(input_ids=ids).logits
+    assert torch.allclose(plain, packed, atol=1e-4)
+    assert all(model.get_submodule(name) is module for name, module in linears.items())
+
+
+def test_a_weight_changed_in_place_is_packed_again() -> None:
+    linear = nn.Linear(8, 4)
+    x = torch.randn(2, 8)
+    with torch.inference_mode():
+        before = PackedLinear(linear)(x)
+        with torch.no_grad():
+            linear.weight.mul_(2)
+        after = PackedLinear(linear)(x)
+        assert torch.allclose(after, linear(x), atol=1e-5) and not torch.allclose(before, after)
+
+
+def test_half_precision_models_are_left_as_they_are() -> None:
+    model = nn.Sequential(nn.Linear(4, 4)).to(torch.float16)
+    assert not can_pack(model)
+    with packed_linears(model):
+        assert type(model[0]) is nn.Linear
