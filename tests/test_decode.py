@@ -172,3 +172,17 @@ def test_a_prompt_keeps_one_own_token_when_it_is_another_prompts_start() -> None
     prompts = [[1, 2, 3], [1, 2, 3, 4], [1, 2, 3]]
     plan = PrefillPlan.of(prompts)
     assert plan.shared == 2 and plan.runs == [] and plan.starts == [2, 2, 2]
+
+
+def test_dropping_rows_moves_only_the_last_live_rows_into_the_holes() -> None:
+    cache = decode_module.ReservedCache(batch=5, capacity=4)
+    rows = torch.arange(5.0)[:, None, None, None].expand(5, 1, 3, 2)
+    cache.update(rows, rows + 10, 0)
+    cache.at = 3
+    former = cache.drop(torch.tensor([False, True, False, True, False]))
+    assert former.tolist() == [0, 4, 2]
+    keys, values = cache.buffers[0]
+    assert keys[:, 0, :3, 0].tolist() == [[0.0] * 3, [4.0] * 3, [2.0] * 3]
+    assert values[:, 0, :3, 0].tolist() == [[10.0] * 3, [14.0] * 3, [12.0] * 3]
+    cache.grow(6)
+    assert cache.buffers[0][0].shape == (3, 1, 6, 2) and cache.buffers[0][0][1, 0, :3, 0].tolist() == [4.0] * 3

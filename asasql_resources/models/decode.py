@@ -155,15 +155,32 @@ class ReservedCache(Cache):
             keys[rows, :, start:end] = keys[source : source + 1, :, start:end]
             values[rows, :, start:end] = values[source : source + 1, :, start:end]
 
-    def keep(self, rows: torch.Tensor, capacity: int) -> None:
-        """Keep only `rows`, in new buffers of `capacity` positions (the first `at` copied over)."""
-        self.batch, self.capacity = len(rows), capacity
-        self.buffers = [(self._moved(keys, rows), self._moved(values, rows)) for keys, values in self.buffers]
+    def drop(self, done: torch.Tensor) -> torch.Tensor:
+        """Drop the `done` rows: the last live rows move into their places (the first `at` positions copied).
 
-    def _moved(self, buffer: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
-        """`rows` of a buffer in a new one of the current capacity, holding the first `at` positions."""
-        new = buffer.new_empty((len(rows), buffer.shape[1], self.capacity, buffer.shape[-1]))
-        new[:, :, : self.at] = buffer[rows, :, : self.at]
+        Returns the former row of each row that is left. Buffers become views of their first live rows, so
+        a dropped row costs one row's copy instead of a copy of the whole cache.
+        """
+        live = (~done).nonzero().squeeze(1)
+        holes, movers = done[: len(live)].nonzero().squeeze(1), live[live >= len(live)]
+        for keys, values in self.buffers:
+            keys[holes, :, : self.at] = keys[movers, :, : self.at]
+            values[holes, :, : self.at] = values[movers, :, : self.at]
+        self.batch = len(live)
+        self.buffers = [(keys[: self.batch], values[: self.batch]) for keys, values in self.buffers]
+        former = torch.arange(self.batch, device=done.device)
+        former[holes] = movers
+        return former
+
+    def grow(self, capacity: int) -> None:
+        """Move the buffers into new ones of `capacity` positions (the first `at` copied over)."""
+        self.capacity = capacity
+        self.buffers = [(self._grown(keys), self._grown(values)) for keys, values in self.buffers]
+
+    def _grown(self, buffer: torch.Tensor) -> torch.Tensor:
+        """A buffer in a new one of the current capacity, holding the first `at` positions."""
+        new = buffer.new_empty((buffer.shape[0], buffer.shape[1], self.capacity, buffer.shape[-1]))
+        new[:, :, : self.at] = buffer[:, :, : self.at]
         return new
 
 
@@ -269,12 +286,12 @@ def decode(
                     generated[row].append(token)
             if done.all() or step == sampling.max_new_tokens - 1:
                 break
-            full = cache.at == cache.capacity
-            if done.any() or full:
-                keep = (~done).nonzero().squeeze(1)
-                cache.keep(keep, cache.capacity + ROOM * full)
-                extra = allowed.new_ones((len(keep), cache.capacity - allowed.shape[1]))
-                rows, tokens, allowed = rows[keep], tokens[keep], torch.cat([allowed[keep], extra], dim=1)
+            if done.any():
+                former = cache.drop(done)
+                rows, tokens, allowed = rows[former], tokens[former], allowed[former]
+            if cache.at == cache.capacity:
+                cache.grow(cache.capacity + ROOM)
+                allowed = torch.cat([allowed, allowed.new_ones((len(rows), ROOM))], dim=1)
             logits = forward(model, cache, tokens[:, None], allowed, slice(None), cache.at)
             cache.at += 1
     return generated
