@@ -1,6 +1,5 @@
-"""Linear layers computed with oneDNN-packed weights while a CPU model generates (about 2x faster at batch 8 to 32)."""
+"""Linear layers computed with oneDNN-packed weights while a CPU model decodes (about 2x faster at batch 8 to 32)."""
 
-import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -9,21 +8,16 @@ from torch import nn
 
 PACKED_DTYPES = (torch.float32, torch.bfloat16)
 BATCH_HINT = 32  # the rows a decode step usually has: oneDNN picks its weight layout for it
-# Packed weights per Linear, with the weight's version when packed: reused until the weight changes in place.
-_PACKED: "weakref.WeakKeyDictionary[nn.Linear, tuple[int, torch.Tensor]]" = weakref.WeakKeyDictionary()
 
 
 class PackedLinear(nn.Module):
     """A Linear's forward with its weight in oneDNN's blocked layout (the ops torch's Inductor uses on the CPU)."""
 
     def __init__(self, linear: nn.Linear):
-        """Pack the weight once per weight version; the bias is used as it is."""
+        """Pack a copy of the weight; the bias is used as it is, and `weight` stays for code that inspects it (peft)."""
         super().__init__()
-        version, packed = _PACKED.get(linear, (-1, None))
-        if packed is None or version != linear.weight._version:
-            packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), BATCH_HINT)
-            _PACKED[linear] = (linear.weight._version, packed)
-        self.packed, self.bias = packed, linear.bias
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(linear.weight.detach(), BATCH_HINT)
+        self.weight, self.bias = linear.weight, linear.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x @ weight.T + bias."""
@@ -43,7 +37,10 @@ def can_pack(model: nn.Module) -> bool:
 
 @contextmanager
 def packed_linears(model: nn.Module) -> Iterator[None]:
-    """Within the block the model's plain Linear layers run packed (no-op off the CPU); for inference only."""
+    """Within the block the model's plain Linear layers run packed (no-op off the CPU); for inference only.
+
+    The packed copies (the size of those weights) are made on entry and freed on exit.
+    """
     if not can_pack(model):
         yield
         return
