@@ -11,7 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from asasql_assets.synthesis.candidates import SQL_STOP, extract_sql
 from asasql_resources.annotation.reference import order_matters, results_match
-from asasql_resources.models.decode import decode, prefix_batches, tokens_containing
+from asasql_resources.models.decode import decode, tokens_containing
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import Progress, Sampling
 from asasql_resources.models.sft import fit_prompt, pad_id, stop_ids
@@ -42,14 +42,15 @@ def predict_sql(
     batch_size: int = 16,
     progress: Progress | None = None,
 ) -> list[str | None]:
-    """Greedy answers as the SQL extracted from each (None when none parses), in order.
+    """Greedy answers in length-sorted batches, as the SQL extracted from each (None when none parses), in order.
 
-    Batches hold prompts that share their start (`prefix_batches`), which prefill computes once. Prompts are tokenized and, when longer than the context leaves room for, cut exactly as in fine-tuning.
+    Prompts are tokenized and, when longer than the context leaves room for, cut exactly as in fine-tuning.
     """
     context = getattr(model.config, "max_position_embeddings", None) or DEFAULT_CONTEXT
     if max_new_tokens >= context:
         raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in a {context}-token context")
     encoded = [fit_prompt(tokenizer, prompt, context - max_new_tokens) for prompt in prompts]
+    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
     stops, pad = stop_ids(model, tokenizer), pad_id(tokenizer)
     sampling = Sampling(max_new_tokens=max_new_tokens, stop=SQL_STOP)
     last = tokens_containing(tokenizer, sampling.stop)
@@ -58,14 +59,13 @@ def predict_sql(
     model.eval()
     try:
         with torch.inference_mode():
-            done = 0
-            for batch in prefix_batches(encoded, batch_size, max_new_tokens):
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
                 new = decode(model, [encoded[i] for i in batch], sampling, stops, pad, last_ids=last)
                 for i, text in zip(batch, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
                     predictions[i] = extract_sql(sampling.cut(text), dialect)
-                done += len(batch)
                 if progress is not None:
-                    progress(done, len(encoded))
+                    progress(start + len(batch), len(order))
     finally:
         model.train(was_training)
     return predictions
