@@ -78,7 +78,6 @@ class PrefillPlan:
     starts: list[int]
     runs: list[list[int]]
     order: list[int]
-    head: int
     width: int
 
     @classmethod
@@ -94,8 +93,13 @@ class PrefillPlan:
                 for i in group:
                     starts[i] = common
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - starts[i])
-        head = max(starts) - shared
-        return cls(shared, starts, runs, order, head, head + max(len(p) - s for p, s in zip(prompts, starts)))
+        own = max(len(p) - s for p, s in zip(prompts, starts))
+        return cls(shared, starts, runs, order, max(starts) - shared + own)
+
+    @property
+    def head(self) -> int:
+        """Columns after `shared` that run starts may take."""
+        return max(self.starts) - self.shared
 
     def own_groups(self) -> list[list[int]]:
         """Cache rows in prefill groups of PREFILL_ROWS, by own-part length."""
