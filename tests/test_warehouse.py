@@ -68,6 +68,14 @@ def test_content_hash_is_stable_and_sensitive() -> None:
     assert content_hash(frame) != content_hash(frame.rename({"x": "y"}))
 
 
+def test_content_hash_is_equal_for_equal_frames_with_nulls_after_a_parquet_round_trip(tmp_path: Path) -> None:
+    frame = pl.DataFrame({"x": [1, None, 3], "s": ["a", None, "c"], "l": [["a"], None, ["b", "c"]]})
+    frame.write_parquet(tmp_path / "f.parquet")
+    assert content_hash(pl.read_parquet(tmp_path / "f.parquet")) == content_hash(frame)
+    assert content_hash(pl.concat([frame[:1], frame[1:]])) == content_hash(frame)
+    assert content_hash(frame.with_columns(pl.col("x").fill_null(0))) != content_hash(frame)
+
+
 def test_write_frame_is_atomic_and_keeps_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "a" / "_.parquet"
     write_frame(pl.DataFrame({"x": [1]}), path, "v1")
