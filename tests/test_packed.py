@@ -2,10 +2,12 @@
 
 from pathlib import Path
 
+import pytest
 import torch
 from torch import nn
 from transformers import AutoModelForCausalLM
 
+from asasql_resources.models import packed as packed_module
 from asasql_resources.models.packed import PackedLinear, can_pack, packed_linears
 
 
@@ -27,3 +29,10 @@ def test_half_precision_models_are_left_as_they_are() -> None:
     assert not can_pack(model)
     with packed_linears(model):
         assert type(model[0]) is nn.Linear
+
+
+def test_a_model_over_the_size_limit_is_left_as_it_is(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = AutoModelForCausalLM.from_pretrained(tiny_model, dtype=torch.float32)
+    assert can_pack(model)
+    monkeypatch.setattr(packed_module, "PACK_MAX_PARAMETERS", model.num_parameters() - 1)
+    assert not can_pack(model)

@@ -217,10 +217,9 @@ def forward(
 def padded(rows: Sequence[Sequence[int]], pad_id: int, left: bool, device: torch.device) -> torch.Tensor:
     """Token rows padded with `pad_id` to the longest, on the left or the right."""
     longest = max(len(row) for row in rows)
-    return torch.tensor(
-        [[pad_id] * (longest - len(row)) * left + list(row) + [pad_id] * (longest - len(row)) * (not left) for row in rows],
-        device=device,
-    )
+    fills = [[pad_id] * (longest - len(row)) for row in rows]
+    padded_rows = [fill + list(row) if left else list(row) + fill for fill, row in zip(fills, rows)]
+    return torch.tensor(padded_rows, device=device)
 
 
 def prefill(
