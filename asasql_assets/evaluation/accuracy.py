@@ -18,6 +18,9 @@ from asasql_resources.models.sft import fit_prompt, pad_id, stop_ids
 from asasql_resources.sandbox import ExecResult, SandboxSession
 
 DEFAULT_CONTEXT = 2048  # model context when its config does not say
+# Questions per batched greedy decode: on the demo's test prompts 32 took 14% less time than 16 with the same
+# answers (64: 19% less, for twice the cache memory).
+BATCH_SIZE = 32
 ALL = "all"
 PER_ITEM_SCHEMA: dict[str, pl.DataType] = {
     "question": pl.String(),
@@ -39,7 +42,7 @@ def predict_sql(
     *,
     dialect: str,
     max_new_tokens: int = 256,
-    batch_size: int = 16,
+    batch_size: int = BATCH_SIZE,
     progress: Progress | None = None,
 ) -> list[str | None]:
     """Greedy answers in length-sorted batches, as the SQL extracted from each (None when none parses), in order.

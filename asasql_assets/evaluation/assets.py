@@ -8,6 +8,7 @@ import polars as pl
 from pydantic import Field
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from asasql_assets.evaluation.accuracy import BATCH_SIZE
 from asasql_assets.evaluation.prompting import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, record_run, test_items
 from asasql_assets.failures import failure, user_errors
@@ -36,7 +37,7 @@ class EvaluationConfig(dg.Config):
         "nl2sql_model) and evaluate it, to show what the synthetic data adds.",
     )
     max_new_tokens: int = Field(default=128, ge=16, description="Tokens per greedy answer.")
-    batch_size: int = Field(default=16, ge=1, description="Questions per batched decode.")
+    batch_size: int = Field(default=BATCH_SIZE, ge=1, description="Questions per batched decode.")
     test_limit: int | None = Field(
         default=None, ge=1, description="Evaluate on a seeded sample of this many test questions (all when unset)."
     )

@@ -165,7 +165,7 @@ class Nl2SqlTrainingConfig(dg.Config):
         "set is the example bank, saved with the adapter and used the same way by evaluation and predict.",
     )
     save_merged: bool = Field(default=False, description="Also write the base with the LoRA merged in (models/nl2sql_model/merged).")
-    seed: int = Field(default=0, description="Seed of the split, the batch order and dropout.")
+    seed: int = Field(default=0, description="Seed of the split, the batch order and the LoRA initialisation.")
 
     def settings(self) -> SftSettings:
         """These fields as SftSettings (LoRA alpha twice the rank)."""

@@ -52,7 +52,9 @@ class SftSettings:
     max_length: int = 768
     lora_r: int = 16
     lora_alpha: int = 32
-    lora_dropout: float = 0.05
+    # No dropout on the LoRA input (LLaMA-Factory's default too): drawing its random masks on the CPU made a
+    # step 6% longer here (benchmarks/sft_speed.py), and the demo's EX moved by one question of 125.
+    lora_dropout: float = 0.0
     # peft's "all-linear": every linear layer of the decoder (attention and MLP projections), not the output head.
     target_modules: str | tuple[str, ...] = "all-linear"
     # LoRA on the top `lora_layers` decoder layers only (None: all of them). The backward pass then stops at the
