@@ -1,14 +1,15 @@
-"""Prompt tokens that prefill computes for the demo's candidate prompts, three ways.
+"""Prompt tokens that prefill computes for the demo's candidate prompts, three ways, and the least possible.
 
 Run: .venv/bin/python benchmarks/prefill_tokens.py [--gold 80] [--k 3] [--batch-size 32] [--max-new-tokens 96]
 
 The prompts are nl2sql_candidates' prompts for a seeded sample of gold-bank questions (no model call is
 needed to build them). The three ways:
 - batches by length, computing the start all a batch's prompts share once, then each prompt's own tokens in
-  groups of PREFILL_ROWS, each group padded to its longest prompt;
+  groups of 8, each group padded to its longest prompt (the prefill before `PrefillPlan`);
 - the same prefill on `prefix_batches`;
-- what `decode.prefill` computes now on `prefix_batches` (`PrefillPlan`): also each run of prompts that shares
-  a longer start computes it once.
+- what `decode.prefill` computes now on `prefix_batches` (`PrefillPlan`): each run of prompts that shares a
+  longer start computes it once, runs nest, and parts are grouped by length (`length_groups`).
+The least possible is the number of distinct prompt prefixes: every token of a prefix tree computed once.
 """
 
 import argparse
@@ -22,11 +23,12 @@ from asasql_assets.synthesis.candidates import build_candidate_prompts, sql_exam
 from asasql_assets.synthesis.steps import reference_questions
 from asasql_resources.domain import load_domain
 from asasql_resources.domain.samples import GOLD_BANK_FILE
-from asasql_resources.models.decode import PREFILL_ROWS, PrefillPlan, prefix_batches
+from asasql_resources.models.decode import PrefillPlan, prefix_batches
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.locate import bundled_chat_model
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
+ROWS = 8  # prompts per prefill forward before PrefillPlan
 
 
 def shared_start_cost(batches: Sequence[Sequence[list[int]]]) -> int:
@@ -36,8 +38,7 @@ def shared_start_cost(batches: Sequence[Sequence[list[int]]]) -> int:
         shared = min(len(os.path.commonprefix(list(batch))), min(len(ids) for ids in batch) - 1)
         own = sorted(len(ids) - shared for ids in batch)
         total += shared + sum(
-            max(own[start : start + PREFILL_ROWS]) * len(own[start : start + PREFILL_ROWS])
-            for start in range(0, len(own), PREFILL_ROWS)
+            max(own[start : start + ROWS]) * len(own[start : start + ROWS]) for start in range(0, len(own), ROWS)
         )
     return total
 
@@ -75,6 +76,7 @@ def main() -> None:
     print(f"batches by length, common start once: {len(length_batches):>3} batches, {length_cost:>8} tokens computed")
     print(f"prefix_batches, common start once:    {len(shared_batches):>3} batches, {shared_cost:>8} tokens computed")
     print(f"prefix_batches, and each run's start: {len(shared_batches):>3} batches, {plan_cost:>8} tokens computed")
+    print(f"least possible (a prefix tree):                     {len({tuple(ids[:n]) for ids in encoded for n in range(1, len(ids) + 1)}):>8} tokens")
     print(f"ratio to batches by length: {length_cost / shared_cost:.2f}x, {length_cost / plan_cost:.2f}x fewer prompt tokens")
 
 

@@ -42,12 +42,21 @@ def _varied_model(folder: Path) -> PreTrainedModel:
             "Schema: tenants(id, name, plan)\nQ: count tenants",
             "Schema: hosts(id, zone, tenant)\nQ: which zone",
         ],
+        # runs inside a run: two questions share more than the schema that all hosts questions share
+        [
+            "Schema: hosts(id, zone, tenant)\nQ: count the hosts in zone a",
+            "Schema: hosts(id, zone, tenant)\nQ: count the hosts in zone b and c",
+            "Schema: hosts(id, zone, tenant)\nQ: list zones",
+            "Schema: tenants(id)\nQ: y",
+            "Schema: hosts(id, zone, tenant)\nQ: count the hosts in zone d",
+        ],
     ],
 )
 def test_greedy_decode_matches_generate_per_prompt(
     tiny_model: Path, texts: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(decode_module, "PREFILL_ROWS", 2)  # several prefill groups
+    monkeypatch.setattr(decode_module, "PREFILL_TOKENS", 12)  # several prefill groups
+    monkeypatch.setattr(decode_module, "MIN_RUN_SAVING", 1)  # the tiny prompts' short shared starts make runs
     monkeypatch.setattr(decode_module, "ROOM", 5)  # the cache grows while decoding
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = _varied_model(tiny_model)
@@ -155,17 +164,41 @@ def test_prefix_batches_keep_shared_starts_together(
     assert sorted(i for batch in batches for i in batch) == list(range(len(prompts)))
 
 
-def test_a_prefill_plan_computes_each_shared_start_once() -> None:
+def test_a_prefill_plan_computes_each_shared_start_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode_module, "MIN_RUN_SAVING", 1)
     prompts = [[1, 2, 3, 4, 5, 6], [1, 2, 9, 9, 9, 9, 9], [1, 2, 3, 4, 5, 7, 8], [1, 2, 8], [1, 2, 9, 9, 9, 1]]
     plan = PrefillPlan.of(prompts)
     assert plan.shared == 2
-    assert sorted(plan.runs) == [[0, 2], [4, 1]]  # lexicographic within a run
+    assert [run.members for run in plan.runs] == [[0, 2], [4, 1]]  # lexicographic within a run
     assert plan.starts == [5, 5, 5, 2, 5]
     own = [len(p) - s for p, s in zip(prompts, plan.starts)]
     assert [own[i] for i in plan.order] == sorted(own)
-    assert plan.head == 3 and plan.width == plan.head + max(own)
+    assert plan.columns == [2, 5] and plan.head == 3 and plan.width == plan.head + max(own)
     # the common start once, both runs' starts (3 tokens each) in one forward, the own parts in one group
     assert plan.tokens(prompts) == 2 + 2 * 3 + 5 * max(own)
+
+
+def test_runs_nest_where_some_members_share_more(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(decode_module, "MIN_RUN_SAVING", 1)
+    prompts = [[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 7], [1, 2, 3, 9, 9], [1, 8]]
+    plan = PrefillPlan.of(prompts)
+    assert plan.shared == 1
+    assert [(run.members, run.start, run.end, run.level) for run in plan.runs] == [
+        ([0, 1, 2], 1, 3, 0),
+        ([0, 1], 3, 5, 1),
+    ]
+    assert plan.starts == [5, 5, 3, 1]
+    assert plan.columns == [1, 3, 5] and plan.head == 4
+    # 1 shared + 2 (outer run) + 2 (inner run) + own parts [1, 1, 2, 1] in one group of 4
+    assert plan.tokens(prompts) == 1 + 2 + 2 + 4 * 2
+
+
+def test_a_run_saving_fewer_tokens_than_its_cost_is_not_made() -> None:
+    prompts = [[1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 7], [1, 9]]
+    assert PrefillPlan.of(prompts).runs == []  # 4 tokens saved, under MIN_RUN_SAVING
+    long_start = list(range(100, 140))
+    plan = PrefillPlan.of([[1, *long_start, 6], [1, *long_start, 7], [1, 9]])
+    assert [(run.members, run.start, run.end) for run in plan.runs] == [([0, 1], 1, 41)]
 
 
 def test_a_prompt_keeps_one_own_token_when_it_is_another_prompts_start() -> None:

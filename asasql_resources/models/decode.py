@@ -12,11 +12,14 @@ from transformers import Cache, PreTrainedModel, PreTrainedTokenizerBase
 from asasql_resources.models.packed import packed_linears
 from asasql_resources.models.sampling import Sampling
 
-PREFILL_ROWS = 8  # prompts per prefill forward: enough tokens for efficient matmuls, little padding
+PREFILL_TOKENS = 4096  # tokens per prefill forward at most (padding included), unless one prompt part is longer
 ROOM = 64  # free positions the cache starts with and grows by when full
 # A decode step's fixed cost (reading every weight once: about 77 ms at batch 1 on the 2-core CPU) in prompt
 # tokens of prefill (about 2.5 ms each there): what one more batch costs per token it generates.
 STEP_IN_PREFILL_TOKENS = 32
+# Prompt tokens a run must save (its start computed once instead of once per member) to be computed on its
+# own: at least what one more prefill forward costs.
+MIN_RUN_SAVING = STEP_IN_PREFILL_TOKENS
 
 
 def eos_ids(model: PreTrainedModel, fallback: int) -> torch.Tensor:
@@ -38,82 +41,136 @@ def tokens_containing(tokenizer: PreTrainedTokenizerBase, texts: tuple[str, ...]
 def prefix_batches(prompts: Sequence[Sequence[int]], size: int, new_tokens: int) -> list[list[int]]:
     """Prompt indices in batches of at most `size` that share long prefixes, so that prefill computes them once.
 
-    A prompt starts a new batch when joining would cost more prefill than one more batch's decode steps
-    (`new_tokens`, each worth STEP_IN_PREFILL_TOKENS): see `prefix_groups`.
+    Prompts go in lexicographic order, where prompts with a common start sit. The next prompt joins the last
+    batch when the prefill joining costs (the start the members would no longer share, less the start it
+    shares with them) is at most one more batch's decode steps (`new_tokens`, each worth
+    STEP_IN_PREFILL_TOKENS).
     """
-    return prefix_groups(prompts, size, new_tokens * STEP_IN_PREFILL_TOKENS)
-
-
-def prefix_groups(prompts: Sequence[Sequence[int]], size: int, slack: int, floor: int = 0) -> list[list[int]]:
-    """Prompt indices in groups of at most `size`, in lexicographic order, where prompts with a common start sit.
-
-    The next prompt joins the last group when the prefill joining costs (the start the members would no longer
-    share, less the start it shares with them beyond `floor` tokens) is at most `slack` tokens.
-    """
+    slack = new_tokens * STEP_IN_PREFILL_TOKENS
     order = sorted(range(len(prompts)), key=lambda i: list(prompts[i]))
-    groups: list[list[int]] = []
+    batches: list[list[int]] = []
     shared = 0
     for index in order:
-        if groups and len(groups[-1]) < size:
-            common = min(shared, len(os.path.commonprefix([prompts[groups[-1][-1]], prompts[index]])))
-            if (len(groups[-1]) - 1) * (shared - common) - (common - floor) <= slack:
-                groups[-1].append(index)
+        if batches and len(batches[-1]) < size:
+            common = min(shared, len(os.path.commonprefix([prompts[batches[-1][-1]], prompts[index]])))
+            if (len(batches[-1]) - 1) * (shared - common) - common <= slack:
+                batches[-1].append(index)
                 shared = common
                 continue
-        groups.append([index])
+        batches.append([index])
         shared = len(prompts[index])
-    return groups
+    return batches
+
+
+def length_groups(lengths: Sequence[int]) -> list[range]:
+    """Ranges of ascending `lengths` to prefill one forward each, right-padded to their last: the fewest tokens.
+
+    Each forward also costs STEP_IN_PREFILL_TOKENS (it reads every weight once) and holds at most
+    PREFILL_TOKENS tokens, padding included (one part alone always fits).
+    """
+    best, cut = [0] + [0] * len(lengths), [0] * (len(lengths) + 1)
+    for end in range(1, len(lengths) + 1):
+        best[end] = best[end - 1] + lengths[end - 1] + STEP_IN_PREFILL_TOKENS
+        cut[end] = end - 1
+        for first in range(end - 2, -1, -1):
+            if (end - first) * lengths[end - 1] > PREFILL_TOKENS:
+                break
+            cost = best[first] + (end - first) * lengths[end - 1] + STEP_IN_PREFILL_TOKENS
+            if cost < best[end]:
+                best[end], cut[end] = cost, first
+    groups, end = [], len(lengths)
+    while end > 0:
+        groups.append(range(cut[end], end))
+        end = cut[end]
+    return groups[::-1]
+
+
+def _branches(prompts: Sequence[Sequence[int]], members: list[int], depth: int) -> list[list[int]]:
+    """Members (which share their first `depth` tokens) grouped by their next token, each keeping one own token."""
+    branches: dict[int, list[int]] = {}
+    for i in members:
+        if len(prompts[i]) - 1 > depth:
+            branches.setdefault(prompts[i][depth], []).append(i)
+    return list(branches.values())
+
+
+@dataclass(frozen=True)
+class Run:
+    """Prompts (`members`) that share tokens start..end beyond their parent's start, at nesting `level`."""
+
+    members: list[int]
+    start: int
+    end: int
+    level: int
 
 
 @dataclass(frozen=True)
 class PrefillPlan:
     """Which prompt starts prefill computes once, and the cache column where each prompt's tokens go.
 
-    Columns: the `shared` start of every prompt; then, for a prompt in a run (prompts sharing more than that),
-    the run's start up to `starts[i]`; then padding; then the prompt's own tokens, right-aligned to end at
-    `shared + width`. Run starts take at most `head` columns, so own tokens never overlap them.
+    Runs nest: prompts that share more than the start of every prompt form runs, prompts of a run that share
+    more still form runs inside it, and so on. Columns: the `shared` start of every prompt; then one block per
+    nesting level, `columns[level]` on, where each run of that level puts its tokens; then padding; then the
+    prompt's own tokens (after `starts[i]`), right-aligned to end at `shared + width`.
     """
 
     shared: int
     starts: list[int]
-    runs: list[list[int]]
+    runs: list[Run]
     order: list[int]
+    columns: list[int]
     width: int
 
     @classmethod
     def of(cls, prompts: Sequence[Sequence[int]]) -> "PrefillPlan":
-        """The plan for prompts: runs found by `prefix_groups`, cache rows ordered by own-part length."""
+        """The plan for prompts: runs where prompts branch apart (a radix tree), cache rows ordered by own length."""
         shared = min(len(os.path.commonprefix(list(prompts))), min(len(p) for p in prompts) - 1)
         starts, runs = [shared] * len(prompts), []
-        for group in prefix_groups(prompts, len(prompts), -1, shared):
-            members = [prompts[i] for i in group]
-            common = min(len(os.path.commonprefix(members)), min(len(p) for p in members) - 1)
-            if len(group) > 1 and common > shared:
-                runs.append(group)
-                for i in group:
-                    starts[i] = common
+        # (members, where their computed start ends, how far they share, the level a run of them would take)
+        branches = [(sorted(range(len(prompts)), key=lambda i: list(prompts[i])), shared, shared, 0)]
+        while branches:
+            members, floor, depth, level = branches.pop(0)
+            for inner in _branches(prompts, members, depth):
+                common = min(len(os.path.commonprefix([prompts[i] for i in inner])), min(len(prompts[i]) for i in inner) - 1)
+                if len(inner) > 1 and (len(inner) - 1) * (common - floor) >= MIN_RUN_SAVING:
+                    runs.append(Run(inner, floor, common, level))
+                    branches.append((inner, common, common, level + 1))
+                    for i in inner:
+                        starts[i] = common
+                elif len(inner) > 1:
+                    branches.append((inner, floor, common, level))  # no run here; members sharing more may make one
+        heads = [0] * (max((run.level for run in runs), default=-1) + 1)
+        for run in runs:
+            heads[run.level] = max(heads[run.level], run.end - run.start)
+        columns = [shared + sum(heads[:level]) for level in range(len(heads) + 1)]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - starts[i])
         own = max(len(p) - s for p, s in zip(prompts, starts))
-        return cls(shared, starts, runs, order, max(starts) - shared + own)
+        return cls(shared, starts, runs, order, columns, columns[-1] - shared + own)
 
     @property
     def head(self) -> int:
-        """Columns after `shared` that run starts may take."""
-        return max(self.starts) - self.shared
+        """Columns after `shared` that run starts take, all levels together."""
+        return self.columns[-1] - self.shared
 
-    def own_groups(self) -> list[list[int]]:
-        """Cache rows in prefill groups of PREFILL_ROWS, by own-part length."""
-        rows = list(range(len(self.order)))
-        return [rows[first : first + PREFILL_ROWS] for first in range(0, len(rows), PREFILL_ROWS)]
+    def run_groups(self) -> list[list[Run]]:
+        """Runs in prefill groups: a level's runs together (parents' levels first), by length (`length_groups`)."""
+        groups = []
+        for level in range(len(self.columns) - 1):
+            runs = sorted((run for run in self.runs if run.level == level), key=lambda run: run.end - run.start)
+            groups += [[runs[i] for i in part] for part in length_groups([run.end - run.start for run in runs])]
+        return groups
+
+    def own_groups(self, prompts: Sequence[Sequence[int]]) -> list[range]:
+        """Cache rows in prefill groups by own-part length (`length_groups`)."""
+        return length_groups([len(prompts[i]) - self.starts[i] for i in self.order])
 
     def tokens(self, prompts: Sequence[Sequence[int]]) -> int:
         """Prompt tokens prefill computes, padding included."""
-        runs = [self.starts[run[0]] - self.shared for run in self.runs]
         own = [len(prompts[i]) - self.starts[i] for i in self.order]
         return (
             self.shared
-            + len(runs) * max(runs, default=0)
-            + sum(max(own[row] for row in group) * len(group) for group in self.own_groups())
+            + sum(max(run.end - run.start for run in group) * len(group) for group in self.run_groups())
+            + sum(own[group[-1]] * len(group) for group in self.own_groups(prompts))
         )
 
 
@@ -176,6 +233,28 @@ class ReservedCache(Cache):
         former[holes] = movers
         return former
 
+    def compact(self, kept: torch.Tensor, room: int) -> torch.Tensor:
+        """Keep each row's `kept` columns (rows by `at`) in order, right-aligned, with `room` free columns after.
+
+        Returns the columns each row now attends to. Prefill's layout leaves columns unused per row (other runs'
+        starts, padding); without them every decode step reads fewer keys and values.
+        """
+        counts = kept.sum(dim=1)
+        width = int(counts.max())
+        shift = width - counts
+        firsts = torch.argsort((~kept).to(torch.int8), dim=1, stable=True)  # each row's kept columns first, in order
+        source = firsts.gather(1, (torch.arange(width, device=kept.device)[None, :] - shift[:, None]).clamp(min=0))
+        self.capacity, self.at = width + room, width
+        self.buffers = [(self._gathered(keys, source), self._gathered(values, source)) for keys, values in self.buffers]
+        return torch.arange(self.capacity, device=kept.device)[None, :] >= shift[:, None]
+
+    def _gathered(self, buffer: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """A buffer of the current capacity whose first columns are `source`'s columns of `buffer`, per row."""
+        new = buffer.new_zeros((buffer.shape[0], buffer.shape[1], self.capacity, buffer.shape[-1]))
+        index = source[:, None, :, None].expand(-1, buffer.shape[1], -1, buffer.shape[-1])
+        new[:, :, : source.shape[1]] = buffer.gather(2, index)
+        return new
+
     def grow(self, capacity: int) -> None:
         """Move the buffers into new ones of `capacity` positions (the first `at` copied over)."""
         self.capacity = capacity
@@ -227,37 +306,40 @@ def prefill(
 ) -> tuple[ReservedCache, torch.Tensor, torch.Tensor, list[int]]:
     """The cache, next-token logits and attended columns per row, and the prompt of each row (`PrefillPlan`).
 
-    The start all prompts share is computed once and copied to every row; so is each run's longer start,
-    all runs in one forward; then each prompt's own tokens, PREFILL_ROWS prompts at a time.
+    The start all prompts share is computed once and copied to every row; so is each run's longer start, a
+    level's runs grouped by length, level after level; then each prompt's own tokens, grouped by length.
+    The cache then keeps only each row's own columns (`ReservedCache.compact`), with `room` to decode into.
     """
     plan = PrefillPlan.of(prompts)
     shared, end, device = plan.shared, plan.shared + plan.width, model.device
     row_of = {prompt: row for row, prompt in enumerate(plan.order)}
-    cache = ReservedCache(len(prompts), end + room)
-    allowed = torch.zeros(len(prompts), cache.capacity, dtype=torch.bool, device=device)
+    cache = ReservedCache(len(prompts), end)
+    allowed = torch.zeros(len(prompts), end, dtype=torch.bool, device=device)
     allowed[:, :shared] = True
-    allowed[:, end:] = True
     for row, prompt in enumerate(plan.order):
-        allowed[row, shared : plan.starts[prompt]] = True
         allowed[row, end - (len(prompts[prompt]) - plan.starts[prompt]) : end] = True
+    for run in plan.runs:
+        rows = torch.tensor([row_of[i] for i in run.members], device=device)
+        allowed[rows, plan.columns[run.level] : plan.columns[run.level] + run.end - run.start] = True
     if shared:
         forward(model, cache, torch.tensor([prompts[0][:shared]], device=device), allowed[:1], slice(0, 1), 0)
         cache.share(0, slice(1, None), 0, shared)
-    if plan.runs:
-        firsts = torch.tensor([row_of[run[0]] for run in plan.runs], device=device)
-        starts = [prompts[run[0]][shared : plan.starts[run[0]]] for run in plan.runs]
-        forward(model, cache, padded(starts, pad_id, False, device), allowed[firsts], firsts, shared)
-        for run in plan.runs:
-            others = torch.tensor([row_of[i] for i in run[1:]], device=device)
-            cache.share(row_of[run[0]], others, shared, plan.starts[run[0]])
+    for group in plan.run_groups():
+        firsts = torch.tensor([row_of[run.members[0]] for run in group], device=device)
+        starts = [prompts[run.members[0]][run.start : run.end] for run in group]
+        column = plan.columns[group[0].level]
+        forward(model, cache, padded(starts, pad_id, False, device), allowed[firsts], firsts, column)
+        for run in group:
+            others = torch.tensor([row_of[i] for i in run.members[1:]], device=device)
+            cache.share(row_of[run.members[0]], others, column, column + run.end - run.start)
     logits = []
-    for group in plan.own_groups():
+    for group in plan.own_groups(prompts):
         own = [prompts[plan.order[row]][plan.starts[plan.order[row]] :] for row in group]
         ids = padded(own, pad_id, True, device)
-        rows = slice(group[0], group[-1] + 1)
+        rows = slice(group.start, group.stop)
         logits.append(forward(model, cache, ids, allowed[rows], rows, end - ids.shape[1]))
     cache.at = end
-    return cache, torch.cat(logits), allowed, plan.order
+    return cache, torch.cat(logits), cache.compact(allowed, room), plan.order
 
 
 def decode(
