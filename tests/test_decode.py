@@ -1,5 +1,6 @@
 """The decode loop (shared prefix, prefill groups, rows dropped) gives what transformers' own generate gives."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,17 @@ def test_dropping_rows_moves_only_the_last_live_rows_into_the_holes() -> None:
     assert values[:, 0, :3, 0].tolist() == [[10.0] * 3, [14.0] * 3, [12.0] * 3]
     cache.grow(6)
     assert cache.buffers[0][0].shape == (3, 1, 6, 2) and cache.buffers[0][0][1, 0, :3, 0].tolist() == [4.0] * 3
+
+
+def test_grouped_attention_switches_transformers_gqa_on_for_the_cpu_only_while_it_lasts(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(decode_module.FORCE_GQA, raising=False)
+    model = _varied_model(tiny_model)
+    with decode_module.grouped_attention(model):
+        assert os.environ[decode_module.FORCE_GQA] == "1"
+    assert decode_module.FORCE_GQA not in os.environ
+    monkeypatch.setenv(decode_module.FORCE_GQA, "0")  # a user's own choice is left as it is
+    with decode_module.grouped_attention(model):
+        assert os.environ[decode_module.FORCE_GQA] == "0"
+    assert os.environ[decode_module.FORCE_GQA] == "0"
