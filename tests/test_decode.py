@@ -174,7 +174,7 @@ def test_a_prefill_plan_computes_each_shared_start_once(monkeypatch: pytest.Monk
     assert plan.starts == [5, 5, 5, 2, 5]
     own = [len(p) - s for p, s in zip(prompts, plan.starts)]
     assert [own[i] for i in plan.order] == sorted(own)
-    assert plan.columns == [2, 5] and plan.head == 3 and plan.width == plan.head + max(own)
+    assert plan.columns == [2, 5] and plan.width == 3 + max(own)  # run starts take 3 columns
     # the common start once, both runs' starts (3 tokens each) in one forward, the own parts in one group
     assert plan.tokens(prompts) == 2 + 2 * 3 + 5 * max(own)
 
@@ -189,7 +189,7 @@ def test_runs_nest_where_some_members_share_more(monkeypatch: pytest.MonkeyPatch
         ([0, 1], 3, 5, 1),
     ]
     assert plan.starts == [5, 5, 3, 1]
-    assert plan.columns == [1, 3, 5] and plan.head == 4
+    assert plan.columns == [1, 3, 5] and plan.width == 4 + 2  # two levels of run starts, then own parts
     # 1 shared + 2 (outer run) + 2 (inner run) + own parts [1, 1, 2, 1] in one group of 4
     assert plan.tokens(prompts) == 1 + 2 + 2 + 4 * 2
 

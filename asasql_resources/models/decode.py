@@ -1,5 +1,6 @@
-"""A batched decode loop: a shared prompt prefix computed once, prefill in length groups, finished rows dropped,
-and decode steps with packed Linear weights on the CPU."""
+"""A batched decode loop: every shared prompt start computed once (nested runs), prefill in length groups, a
+compacted cache, finished rows dropped, and decode steps with packed Linear weights and in-place grouped
+attention on the CPU."""
 
 import os
 from collections.abc import Iterator, Sequence
@@ -149,11 +150,6 @@ class PrefillPlan:
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - starts[i])
         own = max(len(p) - s for p, s in zip(prompts, starts))
         return cls(shared, starts, runs, order, columns, columns[-1] - shared + own)
-
-    @property
-    def head(self) -> int:
-        """Columns after `shared` that run starts take, all levels together."""
-        return self.columns[-1] - self.shared
 
     def run_groups(self) -> list[list[Run]]:
         """Runs in prefill groups: a level's runs together (parents' levels first), by length (`length_groups`)."""
