@@ -9,23 +9,12 @@ milliseconds of one layer's attention each way, their ratio, and whether the out
 """
 
 import argparse
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from packed_linear import seconds_per_call
 
 HEADS, KV_HEADS, HEAD_DIM = 9, 3, 64
-
-
-def milliseconds(run: Callable[[], torch.Tensor], iterations: int) -> float:
-    """Mean milliseconds of `run` after three untimed calls."""
-    for _ in range(3):
-        run()
-    start = time.perf_counter()
-    for _ in range(iterations):
-        run()
-    return (time.perf_counter() - start) / iterations * 1000
 
 
 def main() -> None:
@@ -53,7 +42,7 @@ def main() -> None:
         def in_place() -> torch.Tensor:
             return F.scaled_dot_product_attention(query, keys, values, attn_mask=mask, enable_gqa=True)
 
-        slow, fast = milliseconds(copied, args.iterations), milliseconds(in_place, args.iterations)
+        slow, fast = (1000 * seconds_per_call(run, args.iterations) for run in (copied, in_place))
         agree = torch.allclose(copied(), in_place(), atol=1e-5)
         print(f"{cached:>5} cached tokens: copied {slow:6.2f} ms, in place {fast:6.2f} ms, {slow / fast:5.1f}x, outputs agree: {agree}")
 
