@@ -3,6 +3,7 @@ compacted cache, finished rows dropped, and decode steps with packed Linear weig
 attention on the CPU."""
 
 import os
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,7 +73,7 @@ def length_groups(lengths: Sequence[int]) -> list[range]:
     Each forward also costs STEP_IN_PREFILL_TOKENS (it reads every weight once) and holds at most
     PREFILL_TOKENS tokens, padding included (one part alone always fits).
     """
-    best, cut = [0] + [0] * len(lengths), [0] * (len(lengths) + 1)
+    best, cut = [0] * (len(lengths) + 1), [0] * (len(lengths) + 1)
     for end in range(1, len(lengths) + 1):
         best[end] = best[end - 1] + lengths[end - 1] + STEP_IN_PREFILL_TOKENS
         cut[end] = end - 1
@@ -131,9 +132,9 @@ class PrefillPlan:
         shared = min(len(os.path.commonprefix(list(prompts))), min(len(p) for p in prompts) - 1)
         starts, runs = [shared] * len(prompts), []
         # (members, where their computed start ends, how far they share, the level a run of them would take)
-        branches = [(sorted(range(len(prompts)), key=lambda i: list(prompts[i])), shared, shared, 0)]
+        branches = deque([(sorted(range(len(prompts)), key=lambda i: list(prompts[i])), shared, shared, 0)])
         while branches:
-            members, floor, depth, level = branches.pop(0)
+            members, floor, depth, level = branches.popleft()
             for inner in _branches(prompts, members, depth):
                 common = min(len(os.path.commonprefix([prompts[i] for i in inner])), min(len(prompts[i]) for i in inner) - 1)
                 if len(inner) > 1 and (len(inner) - 1) * (common - floor) >= MIN_RUN_SAVING:
