@@ -1,12 +1,12 @@
 """Prompt tokens that prefill computes for the demo's candidate prompts, three ways, and the least possible.
 
-Run: .venv/bin/python benchmarks/prefill_tokens.py [--gold 80] [--k 3] [--batch-size 32] [--max-new-tokens 96]
+Run: .venv/bin/python benchmarks/prefill_tokens.py [--gold 80] [--k 3] [--batch-size 32]
 
 The prompts are nl2sql_candidates' prompts for a seeded sample of gold-bank questions (no model call is
 needed to build them). The three ways:
 - batches by length, computing the start all a batch's prompts share once, then each prompt's own tokens in
   groups of 8, each group padded to its longest prompt (the prefill before `PrefillPlan`);
-- the same prefill on `prefix_batches`;
+- the same prefill on `prefix_batches` (lexicographic order, full batches);
 - what `decode.prefill` computes now on `prefix_batches` (`PrefillPlan`): each run of prompts that shares a
   longer start computes it once, runs nest, and parts are grouped by length (`length_groups`).
 The least possible is the number of distinct prompt prefixes: every token of a prefix tree computed once.
@@ -49,7 +49,6 @@ def main() -> None:
     parser.add_argument("--gold", type=int, default=80, help="gold-bank questions (a seeded sample)")
     parser.add_argument("--k", type=int, default=3, help="candidates per question")
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--max-new-tokens", type=int, default=96)
     args = parser.parse_args()
     domain = load_domain(DEMO)
     dialect = domain.config.sql_dialect
@@ -68,7 +67,7 @@ def main() -> None:
     ]
     by_length = sorted(encoded, key=len)
     length_batches = [by_length[i : i + args.batch_size] for i in range(0, len(by_length), args.batch_size)]
-    shared_batches = [[encoded[i] for i in batch] for batch in prefix_batches(encoded, args.batch_size, args.max_new_tokens)]
+    shared_batches = [[encoded[i] for i in batch] for batch in prefix_batches(encoded, args.batch_size)]
     plain = sum(len(ids) for ids in encoded)
     length_cost, shared_cost = shared_start_cost(length_batches), shared_start_cost(shared_batches)
     plan_cost = sum(PrefillPlan.of(batch).tokens(batch) for batch in shared_batches)

@@ -11,6 +11,7 @@ from asasql_resources.models import decode as decode_module
 from asasql_resources.models.decode import (
     PrefillPlan,
     decode,
+    draw,
     eos_ids,
     next_tokens,
     prefix_batches,
@@ -97,6 +98,17 @@ def test_top_p_keeps_the_nucleus() -> None:
     assert draws == {0, 1}
 
 
+def test_draws_follow_the_weights() -> None:
+    weights = torch.tensor([[1.0, 0.0, 3.0, 0.0], [0.0, 0.0, 0.0, 2.0]])
+    generator = torch.Generator().manual_seed(0)
+    counts = torch.zeros(2, 4)
+    for _ in range(4000):
+        counts[torch.arange(2), draw(weights, generator)] += 1
+    assert counts[1].tolist() == [0, 0, 0, 4000]
+    assert counts[0, 1] == counts[0, 3] == 0
+    assert abs(counts[0, 2] / 4000 - 0.75) < 0.03
+
+
 def test_a_last_token_is_kept_and_ends_its_row(tiny_model: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = _varied_model(tiny_model)
@@ -143,24 +155,19 @@ FAMILIES = [[1, 2, 3, 4, 9], [5, 6, 7, 8, 1], [1, 2, 3, 4, 8], [5, 6, 7, 8, 2]]
 
 
 @pytest.mark.parametrize(
-    ("prompts", "size", "new_tokens", "expected"),
+    ("prompts", "size", "expected"),
     [
-        # two families with long shared starts: apart when a decode step is cheap, together when it is dear
-        (FAMILIES, 4, 0, [[2, 0], [1, 3]]),
-        (FAMILIES, 4, 1, [[2, 0, 1, 3]]),
-        # the size bounds a batch
-        ([[1, 2, 3, 4, 9], [1, 2, 3, 4, 8], [1, 2, 3, 4, 7]], 2, 100, [[2, 1], [0]]),
-        # joining [1, 9, 9, 9] costs 2 unshared tokens less its 1 shared: more than no decode step, less than one
-        ([[1, 2, 3, 4], [1, 2, 3, 5], [1, 9, 9, 9]], 8, 0, [[0, 1], [2]]),
-        ([[1, 2, 3, 4], [1, 2, 3, 5], [1, 9, 9, 9]], 8, 1, [[0, 1, 2]]),
-        ([[7], [7], [7]], 8, 0, [[0, 1, 2]]),
-        ([], 4, 10, []),
+        # prompts with a shared start sit together, in full batches
+        (FAMILIES, 4, [[2, 0, 1, 3]]),
+        (FAMILIES, 2, [[2, 0], [1, 3]]),
+        (FAMILIES, 3, [[2, 0, 1], [3]]),
+        ([[1, 2, 3, 4], [1, 9, 9, 9], [1, 2, 3, 5]], 8, [[0, 2, 1]]),
+        ([[7], [7], [7]], 8, [[0, 1, 2]]),
+        ([], 4, []),
     ],
 )
-def test_prefix_batches_keep_shared_starts_together(
-    prompts: list[list[int]], size: int, new_tokens: int, expected: list[list[int]]
-) -> None:
-    batches = prefix_batches(prompts, size, new_tokens)
+def test_prefix_batches_keep_shared_starts_together(prompts: list[list[int]], size: int, expected: list[list[int]]) -> None:
+    batches = prefix_batches(prompts, size)
     assert batches == expected
     assert sorted(i for batch in batches for i in batch) == list(range(len(prompts)))
 

@@ -129,7 +129,7 @@ class LocalChatBackend:
         encoded = [self._truncate(ids, limit) for ids in encoded]
         results: list[list[str]] = [[] for _ in prompts]
         done = 0
-        for indices in prefix_batches(encoded, max(1, self.batch_size // sampling.n), sampling.max_new_tokens):
+        for indices in prefix_batches(encoded, max(1, self.batch_size // sampling.n)):
             batch = [encoded[i] for i in indices]
             for i, completions in zip(indices, self._generate_batch(loaded, batch, sampling, done)):
                 results[i] = completions
