@@ -16,6 +16,7 @@ from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
 from asasql_resources.models.decode import decode
 from asasql_resources.models.locate import ModelLocation
 from asasql_resources.models.sampling import Sampling
+from asasql_resources.models.sft_forward import compute_trunk, decoder_layers, layers_skipped
 from asasql_resources.models.sft import (
     IGNORE_INDEX,
     SftSettings,
@@ -237,6 +238,42 @@ def test_the_shared_prompt_start_runs_once_with_the_same_loss_and_gradients(
     assert shared_tokens == full_tokens and shared_loss == pytest.approx(full_loss, rel=1e-5)
     assert shared_grads.keys() == full_grads.keys()
     assert all(torch.allclose(shared_grads[n], full_grads[n], atol=1e-6) for n in shared_grads)
+
+
+def test_a_frozen_trunk_computed_once_gives_the_same_loss_and_gradients(
+    varied_model: ModelLocation, tokenizer: PreTrainedTokenizerBase
+) -> None:
+    settings = replace(FAST, lora_dropout=0.0, lora_layers=1)
+    model, _ = sft.fresh_base(varied_model, "float32")
+    model = get_peft_model(model, settings.lora_config(model))
+    depth = settings.frozen_layers(model)
+    assert depth == 1, "the tiny Llama has 2 layers; LoRA on the top one leaves one frozen"
+    encoded = [encode_example(tokenizer, prompt, sql, 128) for prompt, sql in toy_examples()[:6]]
+    layers = list(decoder_layers(model))
+    # computed in other batches (by length, 4 and 2) than the one trained on: the states do not depend on them
+    trunk = compute_trunk(model, [ids for ids, _ in encoded], depth, 4, pad_id(tokenizer))
+    assert list(decoder_layers(model)) == layers, "the skipped layers are put back"
+    batch = [5, 0, 3, 1]
+    results = []
+    for used in (trunk, None):
+        model.zero_grad()
+        with layers_skipped(model, range(depth if used else 0)):
+            loss, tokens = sft.batch_loss(model, encoded, batch, pad_id(tokenizer), used)
+        loss.backward()
+        grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+        results.append((loss.item(), tokens, grads))
+    (trunk_loss, trunk_tokens, trunk_grads), (full_loss, full_tokens, full_grads) = results
+    assert trunk_tokens == full_tokens and trunk_loss == pytest.approx(full_loss, rel=1e-5)
+    assert trunk_grads.keys() == full_grads.keys() and trunk_grads
+    assert all(torch.allclose(trunk_grads[n], full_grads[n], atol=1e-6) for n in trunk_grads)
+
+
+def test_training_with_the_frozen_trunk_matches_training_without_it(varied_model: ModelLocation) -> None:
+    settings = replace(FAST, lora_dropout=0.0, lora_layers=1)
+    reports = [train_sft(varied_model, toy_examples(), replace(settings, frozen_trunk=used))[2] for used in (True, False)]
+    for with_trunk, without in zip(reports[0].history, reports[1].history, strict=True):
+        assert with_trunk["train_loss"] == pytest.approx(without["train_loss"], rel=1e-4)
+        assert with_trunk["val_loss"] == pytest.approx(without["val_loss"], rel=1e-4)
 
 
 def test_lora_on_the_top_layers_adapts_only_those(varied_model: ModelLocation) -> None:

@@ -22,6 +22,7 @@ from asasql_resources.models.locate import ModelLocation, resolve_model
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.reward import pad_batch
 from asasql_resources.models.reward_training import length_grouped_batches, split_validation
+from asasql_resources.models.sft_forward import Trunk, compute_trunk, layers_skipped, shared_prefix, shared_start_forward
 from asasql_resources.models.training import BestEpoch, check_settings
 
 BASE_SETTING = "ASASQL_NL2SQL_BASE"
@@ -60,6 +61,9 @@ class SftSettings:
     # LoRA on the top `lora_layers` decoder layers only (None: all of them). The backward pass then stops at the
     # lowest adapted layer: with 15 of SmolLM2's 30 layers, a batch took 5 s instead of 8 to 9 s here.
     lora_layers: int | None = None
+    # With lora_layers, the layers below the adapted ones have nothing to train: compute their output for every
+    # example once (`sft_forward.Trunk`) instead of in every epoch and validation pass.
+    frozen_trunk: bool = True
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     dtype: str = "float32"
@@ -82,13 +86,17 @@ class SftSettings:
         """The settings as plain values, for adapter manifests."""
         return asdict(self)
 
+    def frozen_layers(self, model: PreTrainedModel) -> int:
+        """How many bottom decoder layers get no LoRA (0 without lora_layers)."""
+        total = model.config.num_hidden_layers
+        return 0 if self.lora_layers is None else max(total - self.lora_layers, 0)
+
     def lora_config(self, model: PreTrainedModel) -> LoraConfig:
         """A fresh causal-LM LoRA config of this shape for model (its top lora_layers decoder layers, when set)."""
         targets = self.target_modules if isinstance(self.target_modules, str) else list(self.target_modules)
         layers = None
         if self.lora_layers is not None:
-            total = model.config.num_hidden_layers
-            layers = list(range(max(total - self.lora_layers, 0), total))
+            layers = list(range(self.frozen_layers(model), model.config.num_hidden_layers))
             if isinstance(targets, str):  # peft's "all-linear" does not combine with layers_to_transform
                 targets = sorted(
                     {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
@@ -195,46 +203,37 @@ def fresh_base(base: BaseModel, dtype: str) -> tuple[PreTrainedModel, PreTrained
     return copy.deepcopy(loaded.model), loaded.tokenizer
 
 
-def shared_prefix(sequences: Sequence[list[int]], limit: int) -> int:
-    """How many leading tokens every sequence shares (at most limit)."""
-    first = sequences[0]
-    length = min(min(len(ids) for ids in sequences), limit)
-    for ids in sequences[1:]:
-        length = next((i for i in range(length) if ids[i] != first[i]), length)
-    return length
-
-
 def batch_loss(
-    model: PreTrainedModel | PeftModel, encoded: Sequence[Encoded], batch: Sequence[int], pad: int
+    model: PreTrainedModel | PeftModel,
+    encoded: Sequence[Encoded],
+    batch: Sequence[int],
+    pad: int,
+    trunk: Trunk | None = None,
 ) -> tuple[torch.Tensor, int]:
     """Mean cross-entropy per SQL token of a batch (right-padded to its longest example), and the number of SQL tokens.
 
-    The prompt start that every example shares (system turn and schema context) runs once, as one row whose
-    keys and values are repeated for the batch; gradients flow back through them, so the loss equals that of
-    the full rows. Logits are computed only from the position before the batch's first SQL token on.
+    The prompt start that every example shares (system turn and schema context) runs once (`shared_start_forward`).
+    With a `trunk`, its states are the input (the layers below it pass them through, see `layers_skipped`).
+    Logits are computed only from the position before the batch's first SQL token on.
     """
-    input_ids, attention_mask = pad_batch([encoded[i][0] for i in batch], pad)
+    input_ids, _ = pad_batch([encoded[i][0] for i in batch], pad)
     labels, _ = pad_batch([encoded[i][1] for i in batch], IGNORE_INDEX)
     first = int((labels != IGNORE_INDEX).int().argmax(dim=1).min()) - 1
     shared = shared_prefix([encoded[i][0] for i in batch], first) if len(batch) > 1 else 0
-    device = model.device
-    cache = None
-    if shared > 0:
-        cache = model(input_ids=input_ids[:1, :shared].to(device), use_cache=True, logits_to_keep=1).past_key_values
-        cache.batch_repeat_interleave(len(batch))
-    out = model(
-        input_ids=input_ids[:, shared:].to(device),
-        attention_mask=attention_mask.to(device),
-        past_key_values=cache,
-        use_cache=cache is not None,
-        labels=labels[:, first:].to(device),
-        logits_to_keep=labels.shape[1] - first,
+    inputs = input_ids if trunk is None else trunk.embeds(batch, input_ids.shape[1])
+    out = shared_start_forward(
+        model, inputs, shared, labels=labels[:, first:].to(model.device), logits_to_keep=labels.shape[1] - first
     )
     return out.loss, int((labels != IGNORE_INDEX).sum())
 
 
 def evaluate(
-    model: PreTrainedModel | PeftModel, encoded: Sequence[Encoded], indices: Sequence[int], batch_size: int, pad: int
+    model: PreTrainedModel | PeftModel,
+    encoded: Sequence[Encoded],
+    indices: Sequence[int],
+    batch_size: int,
+    pad: int,
+    trunk: Trunk | None = None,
 ) -> float:
     """Mean loss per SQL token of the examples at indices, in eval mode."""
     order = sorted(indices, key=lambda i: len(encoded[i][0]))
@@ -242,7 +241,7 @@ def evaluate(
     model.eval()
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            loss, count = batch_loss(model, encoded, order[start : start + batch_size], pad)
+            loss, count = batch_loss(model, encoded, order[start : start + batch_size], pad, trunk)
             total, tokens = total + loss.item() * count, tokens + count
     return total / tokens
 
@@ -256,6 +255,7 @@ def train_epoch(
     pad: int,
     say: Callable[[str], None],
     label: str,
+    trunk: Trunk | None = None,
 ) -> float:
     """One pass of AdamW steps over batches, gradients clipped, a progress line every PROGRESS_STEPS steps.
 
@@ -265,7 +265,7 @@ def train_epoch(
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     total, tokens = 0.0, 0
     for step, batch in enumerate(batches, start=1):
-        loss, count = batch_loss(model, encoded, batch, pad)
+        loss, count = batch_loss(model, encoded, batch, pad, trunk)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, settings.max_grad_norm)
@@ -307,19 +307,28 @@ def train_sft(
             trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay
         )
         stopper = BestEpoch(trainable, settings, validated=bool(val_idx))
-        for epoch in range(1, settings.epochs + 1):
-            batches = length_grouped_batches(lengths, train_idx, settings.batch_size, rng)
-            epoch_started = time.perf_counter()
-            train_loss = train_epoch(peft_model, encoded, batches, optimizer, settings, pad, say, f"epoch {epoch}")
-            rate = len(train_idx) / (time.perf_counter() - epoch_started)
-            val_loss = evaluate(peft_model, encoded, eval_idx, settings.batch_size, pad)
-            history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "examples_per_s": rate})
-            say(
-                f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} {split_name}_loss {val_loss:.3f} "
-                f"({rate:.1f} examples/s)"
-            )
-            if stopper.stop_after(history[-1]):
-                break
+        depth = settings.frozen_layers(model) if settings.frozen_trunk else 0
+        trunk = None
+        if depth:
+            trunk_started = time.perf_counter()
+            trunk = compute_trunk(peft_model, [ids for ids, _ in encoded], depth, settings.batch_size, pad)
+            say(f"frozen layers 1-{depth}: output computed once ({time.perf_counter() - trunk_started:.0f} s)")
+        with layers_skipped(peft_model, range(depth)):
+            for epoch in range(1, settings.epochs + 1):
+                batches = length_grouped_batches(lengths, train_idx, settings.batch_size, rng)
+                epoch_started = time.perf_counter()
+                train_loss = train_epoch(
+                    peft_model, encoded, batches, optimizer, settings, pad, say, f"epoch {epoch}", trunk
+                )
+                rate = len(train_idx) / (time.perf_counter() - epoch_started)
+                val_loss = evaluate(peft_model, encoded, eval_idx, settings.batch_size, pad, trunk)
+                history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "examples_per_s": rate})
+                say(
+                    f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} {split_name}_loss {val_loss:.3f} "
+                    f"({rate:.1f} examples/s)"
+                )
+                if stopper.stop_after(history[-1]):
+                    break
     stopper.restore()
     peft_model.eval()
     best = stopper.record
