@@ -165,6 +165,7 @@ def predict(
 ) -> int:
     """Answer questions with the latest nl2sql_model: print SQL (and rows with execute), or write --out in batch."""
     from asasql_assets.evaluation.accuracy import predict_sql
+    from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
     from asasql_assets.finetune.training import load_bank
     from asasql_resources.models.nl2sql import Nl2SqlBase
     from asasql_resources.sandbox import SqlSandbox
@@ -185,7 +186,7 @@ def predict(
     shown = bank.nearest(questions) if bank is not None else [None] * len(questions)
     prompts = [nl2sql_prompt(context, q, dialect, example) for q, example in zip(questions, shown, strict=True)]
     say = progress_line(partial(print, file=sys.stderr), "predict", "questions") if len(prompts) > 1 else None
-    sqls = predict_sql(model, tokenizer, prompts, dialect=dialect, max_new_tokens=128, progress=say)
+    sqls = predict_sql(model, tokenizer, prompts, dialect=dialect, max_new_tokens=SQL_MAX_NEW_TOKENS, progress=say)
     if out is not None:
         write_json([{"question": q, "sql": s} for q, s in zip(questions, sqls, strict=True)], out, lines=False)
         print(f"wrote {len(sqls)} predictions to {out} ({sum(s is None for s in sqls)} without SQL)")

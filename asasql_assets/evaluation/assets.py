@@ -16,6 +16,7 @@ from asasql_assets.evaluation.examples import Example
 from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, labeled_only, load_bank, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars
+from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
 from asasql_resources.models.embedder import Embedder
@@ -36,7 +37,7 @@ class EvaluationConfig(dg.Config):
         description="Ablation: also fine-tune on the labeled rows of filtered_dataset alone (same settings as "
         "nl2sql_model) and evaluate it, to show what the synthetic data adds.",
     )
-    max_new_tokens: int = Field(default=128, ge=16, description="Tokens per greedy answer.")
+    max_new_tokens: int = Field(default=SQL_MAX_NEW_TOKENS, ge=16, description="Tokens per greedy answer.")
     batch_size: int = Field(default=BATCH_SIZE, ge=1, description="Questions per batched decode.")
     test_limit: int | None = Field(
         default=None, ge=1, description="Evaluate on a seeded sample of this many test questions (all when unset)."

@@ -7,6 +7,7 @@ from pydantic import Field
 from asasql_assets.failures import user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.progress import progress_line
+from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import reference_questions, synthesize_candidates, synthesize_questions
 from asasql_resources.domain.samples import GOLD_BANK_FILE
@@ -35,7 +36,7 @@ class CandidatesConfig(dg.Config):
 
     k: int = Field(default=3, ge=1, description="SQL candidates per question.")
     temperature: float = Field(default=0.7, ge=0, description="Sampling temperature of the chat model.")
-    max_new_tokens: int = Field(default=96, ge=16, description="Tokens per SQL answer.")
+    max_new_tokens: int = Field(default=SQL_MAX_NEW_TOKENS, ge=16, description="Tokens per SQL answer.")
     gold_bank_questions: int = Field(
         default=80,
         ge=0,
