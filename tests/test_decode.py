@@ -15,6 +15,7 @@ from asasql_resources.models.decode import (
     eos_ids,
     next_tokens,
     prefix_batches,
+    reused_cache_memory,
     tokens_containing,
 )
 from asasql_resources.models.sampling import Sampling
@@ -69,7 +70,9 @@ def test_greedy_decode_matches_generate_per_prompt(
             for p in prompts
         ]
         stop = torch.tensor([tokenizer.eos_token_id, alone[0][3]])  # the first prompt ends early and leaves the batch
-        ours = decode(model, prompts, Sampling(max_new_tokens=12), stop, 0)
+        with reused_cache_memory():  # the second decode's cache reuses the first one's memory, as it was left
+            decode(model, prompts[1:3], Sampling(max_new_tokens=12), stop, 0)
+            ours = decode(model, prompts, Sampling(max_new_tokens=12), stop, 0)
     for ids, full in zip(ours, alone):
         ended = next((i for i, token in enumerate(full) if token in stop.tolist()), len(full))
         assert ids == full[:ended] and len(set(full)) > 1

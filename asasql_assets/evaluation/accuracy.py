@@ -11,7 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from asasql_assets.synthesis.candidates import SQL_STOP, extract_sql
 from asasql_resources.annotation.reference import order_matters, results_match
-from asasql_resources.models.decode import decode, tokens_containing
+from asasql_resources.models.decode import decode, reused_cache_memory, tokens_containing
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import Progress, Sampling
 from asasql_resources.models.sft import fit_prompt, pad_id, stop_ids
@@ -61,7 +61,7 @@ def predict_sql(
     was_training = model.training
     model.eval()
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), reused_cache_memory():
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 new = decode(model, [encoded[i] for i in batch], sampling, stops, pad, last_ids=last)

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_resources.models.decode import decode, eos_ids, prefix_batches, tokens_containing
+from asasql_resources.models.decode import decode, eos_ids, prefix_batches, reused_cache_memory, tokens_containing
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
@@ -129,13 +129,14 @@ class LocalChatBackend:
         encoded = [self._truncate(ids, limit) for ids in encoded]
         results: list[list[str]] = [[] for _ in prompts]
         done = 0
-        for indices in prefix_batches(encoded, max(1, self.batch_size // sampling.n)):
-            batch = [encoded[i] for i in indices]
-            for i, completions in zip(indices, self._generate_batch(loaded, batch, sampling, done)):
-                results[i] = completions
-            done += len(indices)
-            if progress is not None:
-                progress(done, len(prompts))
+        with reused_cache_memory():
+            for indices in prefix_batches(encoded, max(1, self.batch_size // sampling.n)):
+                batch = [encoded[i] for i in indices]
+                for i, completions in zip(indices, self._generate_batch(loaded, batch, sampling, done)):
+                    results[i] = completions
+                done += len(indices)
+                if progress is not None:
+                    progress(done, len(prompts))
         return results
 
     def _prompt_limit(self, loaded: LoadedModel, sampling: Sampling) -> int:
