@@ -239,7 +239,8 @@ class ReservedCache(Cache):
         """Write new keys and values at column `at` of `rows`; return those rows' keys and values up to them."""
         if layer_idx == len(self.buffers):
             shape = (self.batch, key_states.shape[1], self.capacity, key_states.shape[-1])
-            self.buffers.append((_zeros(2 * layer_idx, shape, key_states), _zeros(2 * layer_idx + 1, shape, value_states)))
+            keys, values = _zeros(2 * layer_idx, shape, key_states), _zeros(2 * layer_idx + 1, shape, value_states)
+            self.buffers.append((keys, values))
         keys, values = self.buffers[layer_idx]
         end = self.at + key_states.shape[-2]
         keys[self.rows, :, self.at : end] = key_states

@@ -22,7 +22,13 @@ from asasql_resources.models.locate import ModelLocation, resolve_model
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.reward import pad_batch
 from asasql_resources.models.reward_training import length_grouped_batches, split_validation
-from asasql_resources.models.sft_forward import Trunk, compute_trunk, layers_skipped, shared_prefix, shared_start_forward
+from asasql_resources.models.sft_forward import (
+    Trunk,
+    compute_trunk,
+    layers_skipped,
+    shared_prefix,
+    shared_start_forward,
+)
 from asasql_resources.models.training import BestEpoch, check_settings
 
 BASE_SETTING = "ASASQL_NL2SQL_BASE"

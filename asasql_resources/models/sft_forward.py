@@ -48,7 +48,8 @@ def shared_start_forward(model: Model, inputs: torch.Tensor, shared: int, **kwar
     cache = None
     if shared > 0:
         start = {key: inputs[:1, :shared], "position_ids": positions[:, :shared]}
-        cache = model(**start, attention_mask=causal(model, shared, shared), use_cache=True, logits_to_keep=1).past_key_values
+        mask = causal(model, shared, shared)
+        cache = model(**start, attention_mask=mask, use_cache=True, logits_to_keep=1).past_key_values
         cache.batch_repeat_interleave(rows)
     return model(
         **{key: inputs[:, shared:]},
@@ -114,8 +115,7 @@ class Trunk:
 
 
 def compute_trunk(model: Model, sequences: Sequence[list[int]], depth: int, batch_size: int, pad: int) -> Trunk:
-    """The Trunk of `sequences` (token ids): the layers from `depth` on skipped, in batches by length whose
-    shared starts run once."""
+    """The Trunk of `sequences` (token ids), the layers from `depth` on skipped, in batches by length."""
     layers = decoder_layers(model)
     captured: list[torch.Tensor] = []
     hook = layers[depth - 1].register_forward_hook(
@@ -126,11 +126,12 @@ def compute_trunk(model: Model, sequences: Sequence[list[int]], depth: int, batc
     try:
         with torch.no_grad(), layers_skipped(model, range(depth, len(layers))):
             for begin in range(0, len(order), batch_size):
-                batch = [sequences[i] for i in order[begin : begin + batch_size]]
-                start = shared_prefix(batch, min(len(ids) for ids in batch) - 1) if len(batch) > 1 else 0
+                members = order[begin : begin + batch_size]
+                rows = [sequences[i] for i in members]
+                start = shared_prefix(rows, min(len(ids) for ids in rows) - 1) if len(rows) > 1 else 0
                 captured.clear()
-                shared_start_forward(model, pad_batch(batch, pad)[0], start, logits_to_keep=1)
-                for row, index in enumerate(order[begin : begin + batch_size]):
+                shared_start_forward(model, pad_batch(rows, pad)[0], start, logits_to_keep=1)
+                for row, index in enumerate(members):
                     own = captured[-1][row, : len(sequences[index]) - start]
                     states[index] = torch.cat([captured[0][0], own]) if start else own.clone()
     finally:
