@@ -61,6 +61,9 @@ def test_greedy_decode_matches_generate_per_prompt(
     monkeypatch.setattr(decode_module, "PREFILL_TOKENS", 12)  # several prefill groups
     monkeypatch.setattr(decode_module, "MIN_RUN_SAVING", 1)  # the tiny prompts' short shared starts make runs
     monkeypatch.setattr(decode_module, "ROOM", 5)  # the cache grows while decoding
+    monkeypatch.setattr(decode_module, "MIN_CASCADE_START", 1)  # decode steps read the common start once
+    cascades, cascade = [], decode_module.cascade_attention
+    monkeypatch.setattr(decode_module, "cascade_attention", lambda model: cascades.append(model) or cascade(model))
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = _varied_model(tiny_model)
     prompts = [tokenizer(text)["input_ids"] for text in texts]
@@ -73,6 +76,7 @@ def test_greedy_decode_matches_generate_per_prompt(
         with reused_cache_memory():  # the second decode's cache reuses the first one's memory, as it was left
             decode(model, prompts[1:3], Sampling(max_new_tokens=12), stop, 0)
             ours = decode(model, prompts, Sampling(max_new_tokens=12), stop, 0)
+    assert bool(cascades) == (PrefillPlan.of(prompts).shared > 0)
     for ids, full in zip(ours, alone):
         ended = next((i for i, token in enumerate(full) if token in stop.tolist()), len(full))
         assert ids == full[:ended] and len(set(full)) > 1

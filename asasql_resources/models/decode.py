@@ -1,19 +1,20 @@
 """A batched decode loop: every shared prompt start computed once (nested runs), prefill in length groups, a
-compacted cache, finished rows dropped, and decode steps with packed Linear weights and in-place grouped
-attention on the CPU."""
+compacted cache, the start every row shares kept once (cascade attention), finished rows dropped, and decode
+steps with packed Linear weights and in-place grouped attention on the CPU."""
 
 import math
 import os
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 
 import torch
 from transformers import Cache, PreTrainedModel, PreTrainedTokenizerBase
 
+from asasql_resources.models.cascade import CASCADE, SharedStart, cascade_attention
 from asasql_resources.models.packed import packed_linears
 from asasql_resources.models.sampling import Sampling
 
@@ -27,6 +28,10 @@ FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
 # Prompt tokens a run must save (its start computed once instead of once per member) to be computed on its
 # own: at least what one more prefill forward costs.
 MIN_RUN_SAVING = FORWARD_IN_PREFILL_TOKENS
+# The shortest start shared by a whole batch that decode steps read once (cascade attention) instead of once per
+# row. Per layer at 32 rows on the 2-core CPU (benchmarks/cascade_attention.py), it tied or lost against SDPA at
+# 32 and 64 shared positions and won from 128 on: 1.07 to 1.18x at 128, 2.3x at 461 shared and 150 own.
+MIN_CASCADE_START = 128
 
 
 def eos_ids(model: PreTrainedModel, fallback: int) -> torch.Tensor:
@@ -233,6 +238,7 @@ class ReservedCache(Cache):
         self.batch, self.capacity = batch, capacity
         self.buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.rows, self.at = slice(None), 0
+        self.shared_start: SharedStart = []  # positions before every row's columns, once for all rows
 
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: object, **kwargs: object
@@ -253,6 +259,10 @@ class ReservedCache(Cache):
         for keys, values in self.buffers:
             keys[rows, :, start:end] = keys[source : source + 1, :, start:end]
             values[rows, :, start:end] = values[source : source + 1, :, start:end]
+
+    def split_start(self, length: int) -> None:
+        """Keep positions 0..length, which every row holds the same, once in `shared_start` (then `compact` them out)."""
+        self.shared_start = [(keys[0, :, :length].clone(), values[0, :, :length].clone()) for keys, values in self.buffers]
 
     def drop(self, done: torch.Tensor) -> torch.Tensor:
         """Drop the `done` rows: the last live rows move into their places (the first `at` positions copied).
@@ -322,8 +332,8 @@ def grouped_attention(model: PreTrainedModel) -> Iterator[None]:
 
 
 def attention_mask(model: PreTrainedModel, allowed: torch.Tensor) -> torch.Tensor:
-    """A 4D mask in the form the model's attention takes: boolean for SDPA, additive otherwise."""
-    if model.config._attn_implementation == "sdpa":
+    """A 4D mask in the form the model's attention takes: boolean for SDPA and cascade attention, additive otherwise."""
+    if model.config._attn_implementation in ("sdpa", CASCADE):
         return allowed
     additive = torch.zeros(allowed.shape, dtype=model.dtype, device=allowed.device)
     return additive.masked_fill(~allowed, torch.finfo(model.dtype).min)
@@ -337,13 +347,20 @@ def forward(
     rows: slice | torch.Tensor,
     at: int,
 ) -> torch.Tensor:
-    """Last-position logits of `ids` written at column `at` of the cache's `rows`, which attend to `allowed` columns."""
+    """Last-position logits of `ids` written at column `at` of the cache's `rows`, which attend to `allowed` columns.
+
+    With a `shared_start` in the cache, rows also attend to all of it, before their columns (cascade attention).
+    """
     end = at + ids.shape[1]
     cache.rows, cache.at = rows, at
     causal = torch.arange(end, device=ids.device)[None, :] <= torch.arange(at, end, device=ids.device)[:, None]
     mask = attention_mask(model, allowed[:, None, None, :end] & causal)
-    positions = (allowed[:, :end].cumsum(-1)[:, at:] - 1).clamp(min=0)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1)
+    before = cache.shared_start[0][0].shape[1] if cache.shared_start else 0
+    positions = (allowed[:, :end].cumsum(-1)[:, at:] - 1 + before).clamp(min=0)
+    shared = {"shared_start": cache.shared_start} if cache.shared_start else {}
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, logits_to_keep=1, **shared
+    )
     return out.logits[:, -1, :]
 
 
@@ -362,7 +379,8 @@ def prefill(
 
     The start all prompts share is computed once and copied to every row; so is each run's longer start, a
     level's runs grouped by length, level after level; then each prompt's own tokens, grouped by length.
-    The cache then keeps only each row's own columns (`ReservedCache.compact`), with `room` to decode into.
+    The cache then keeps the shared start once (`ReservedCache.split_start`) and each row's own columns
+    (`ReservedCache.compact`), with `room` to decode into.
     """
     plan = PrefillPlan.of(prompts)
     shared, end, device = plan.shared, plan.shared + plan.width, model.device
@@ -393,6 +411,9 @@ def prefill(
         rows = slice(group.start, group.stop)
         logits.append(forward(model, cache, ids, allowed[rows], rows, end - ids.shape[1]))
     cache.at = end
+    if shared >= MIN_CASCADE_START:
+        cache.split_start(shared)
+        allowed[:, :shared] = False
     return cache, torch.cat(logits), cache.compact(allowed), plan.order
 
 
@@ -412,7 +433,7 @@ def decode(
     """
     with grouped_attention(model):
         cache, logits, allowed, order = prefill(model, prompts, pad_id, min(ROOM, sampling.max_new_tokens))
-        with packed_linears(model):
+        with packed_linears(model), cascade_attention(model) if cache.shared_start else nullcontext():
             return _steps(model, cache, logits, allowed, order, sampling, stop_ids, last_ids, generator)
 
 
