@@ -9,26 +9,20 @@ milliseconds of one layer's attention each way at several shared and own lengths
 outputs agree.
 """
 
-import argparse
 from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
+from grouped_attention import HEAD_DIM, HEADS, KV_HEADS, step_arguments
 from packed_linear import seconds_per_call
 
 from asasql_resources.models.cascade import cascade_attention_forward
 
-HEADS, KV_HEADS, HEAD_DIM = 9, 3, 64
-
 
 def main() -> None:
     """Time one layer's decode-step attention both ways per (own, shared) length."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=32)
-    parser.add_argument("--iterations", type=int, default=30)
-    args = parser.parse_args()
+    args = step_arguments(__doc__)
     rows = args.rows
-    print(f"{rows} rows, {HEADS} query heads over {KV_HEADS} key/value heads of {HEAD_DIM}, torch threads={torch.get_num_threads()}")
     layer = SimpleNamespace(layer_idx=0)
     for own in (150, 700):
         for shared in (32, 64, 128, 461):

@@ -17,14 +17,20 @@ from packed_linear import seconds_per_call
 HEADS, KV_HEADS, HEAD_DIM = 9, 3, 64
 
 
-def main() -> None:
-    """Time one layer's decode-step attention both ways at two cache lengths."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def step_arguments(doc: str) -> argparse.Namespace:
+    """--rows and --iterations of a decode-step attention benchmark, once the shape it times is printed."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--rows", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=30)
     args = parser.parse_args()
+    print(f"{args.rows} rows, {HEADS} query heads over {KV_HEADS} key/value heads of {HEAD_DIM}, torch threads={torch.get_num_threads()}")
+    return args
+
+
+def main() -> None:
+    """Time one layer's decode-step attention both ways at two cache lengths."""
+    args = step_arguments(__doc__)
     rows = args.rows
-    print(f"{rows} rows, {HEADS} query heads over {KV_HEADS} key/value heads of {HEAD_DIM}, torch threads={torch.get_num_threads()}")
     for cached in (200, 1000):
         query = torch.randn(rows, HEADS, 1, HEAD_DIM)
         keys, values = torch.randn(rows, KV_HEADS, cached, HEAD_DIM), torch.randn(rows, KV_HEADS, cached, HEAD_DIM)

@@ -29,8 +29,9 @@ FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
 # own: at least what one more prefill forward costs.
 MIN_RUN_SAVING = FORWARD_IN_PREFILL_TOKENS
 # The shortest start shared by a whole batch that decode steps read once (cascade attention) instead of once per
-# row. Per layer at 32 rows on the 2-core CPU (benchmarks/cascade_attention.py), it tied or lost against SDPA at
-# 32 and 64 shared positions and won from 128 on: 1.07 to 1.18x at 128, 2.3x at 461 shared and 150 own.
+# row. Per layer at 32 rows on the 2-core CPU (benchmarks/cascade_attention.py, four runs), it was no faster than
+# SDPA at 32 to 128 shared positions (0.66 to 1.27x: under a millisecond, mostly noise), and 1.95 to 2.42x at
+# 461 shared and 150 own; so a short common start (a system prompt) stays with SDPA.
 MIN_CASCADE_START = 128
 
 
