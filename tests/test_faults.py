@@ -293,6 +293,21 @@ def test_a_damaged_asset_file_is_named_and_rebuilt(tmp_path: Path, caplog: pytes
     assert _query(home, "select sum(n) from doubled") == [(90,)]
 
 
+def test_a_damaged_ledger_segment_is_set_aside_and_the_ledger_still_reads(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = Home(tmp_path)
+    assert _materialize(tmp_path, numbers, doubled).success
+    damaged = next(home.ledger.glob("*-numbers-_.parquet"))
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    with caplog.at_level(logging.WARNING):
+        assert _materialize(tmp_path, big).success, "a damaged ledger segment does not fail another asset's write"
+    aside = damaged.with_suffix(".corrupt")
+    assert f"segment {damaged} cannot be read" in caplog.text and str(aside) in caplog.text
+    assert aside.stat().st_size == 40 and not damaged.exists(), "kept for inspection, out of the view"
+    assert _ledger_rows(home, "numbers") == 0 and _ledger_rows(home, "doubled") == 1 and _ledger_rows(home, "big") == 1
+
+
 PROMPTS = [ChatPrompt(user="Count the orders."), ChatPrompt(user="List the customers.")]
 
 
@@ -326,12 +341,15 @@ def test_damaged_llm_cache_segments_and_rows_are_reported_and_made_again(
     segments[1].write_bytes(_flip(data, _footer_start(data) - 1))  # inside the last page, under its checksum
     caplog.clear()
     with caplog.at_level(logging.WARNING):
-        assert "_llm_cache" not in rebuild_views(home), "a damaged segment leaves the view out, and fails nothing"
+        assert "_llm_cache" in rebuild_views(home), "a segment with a damaged footer is set aside, the view kept"
+        assert f"segment {segments[0]} cannot be read" in caplog.text
         prompts = stats.prompts
         assert chat().generate(PROMPTS, max_new_tokens=5) == first
     assert stats.prompts == prompts + 2
-    for damaged in segments:
-        assert f"LLM cache segment {damaged}: it cannot be read" in caplog.text
+    # the damaged page under an intact footer is found when the cache reads the segment
+    assert f"LLM cache segment {segments[1]}: it cannot be read" in caplog.text
+    assert not any(segment.exists() for segment in segments)
+    assert all(segment.with_suffix(".corrupt").exists() for segment in segments)
 
     prompts = stats.prompts
     assert chat().generate(PROMPTS, max_new_tokens=5) == first

@@ -13,7 +13,7 @@ import polars as pl
 
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import Sampling
-from asasql_resources.warehouse.segments import LLM_CACHE_SCHEMA
+from asasql_resources.warehouse.segments import LLM_CACHE_SCHEMA, set_aside
 from asasql_resources.warehouse.store import DamagedFile, read_frame, write_frame
 
 LOG = logging.getLogger(__name__)
@@ -73,11 +73,7 @@ class LlmCache:
 
     def _set_aside(self, segment: Path, why: str) -> None:
         """Move a damaged segment to <name>.corrupt, out of the cache and the `_llm_cache` view, and say so."""
-        aside = segment.with_suffix(".corrupt")
-        try:
-            os.replace(segment, aside)
-        except FileNotFoundError:
-            pass  # another process reading the cache moved it first
+        aside = set_aside(segment)
         self.corrupt_segments.append(aside)
         LOG.warning("LLM cache segment %s: %s; moved to %s, and its calls are made again", segment, why, aside)
 

@@ -1,12 +1,18 @@
 """Tables that runs append to as segment files, never rewriting one: their schemas and folders."""
 
+import logging
+import os
 import time
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from asasql_resources.warehouse.home import Home
 from asasql_resources.warehouse.store import write_frame
+
+LOG = logging.getLogger(__name__)
 
 LEDGER_SCHEMA = {
     "asset": pl.String,
@@ -84,6 +90,35 @@ def append_segment(folder: Path, frame: pl.DataFrame, label: str) -> Path:
     path = folder / f"{time.time_ns()}-{label}.parquet"
     write_frame(frame, path)
     return path
+
+
+def set_aside(segment: Path) -> Path:
+    """Move a damaged segment to <name>.corrupt, out of its table and view, kept for inspection; the new path."""
+    aside = segment.with_suffix(".corrupt")
+    try:
+        os.replace(segment, aside)
+    except FileNotFoundError:
+        pass  # another process moved it first
+    return aside
+
+
+def readable_segments(folder: Path) -> list[Path]:
+    """A segment table's files whose Parquet footer reads; each one that does not is set aside, with a warning.
+
+    One damaged segment would otherwise fail every query of its view. Only footers are read (about 0.4 ms a
+    file here), as this runs at every rebuild of the views.
+    """
+    readable = []
+    for segment in sorted(folder.glob("*.parquet")) if folder.is_dir() else []:
+        try:
+            pq.read_metadata(segment)
+        except FileNotFoundError:
+            continue  # set aside by another process meanwhile
+        except (OSError, pa.ArrowException) as error:
+            LOG.warning("segment %s cannot be read (%s); moved to %s, out of its view", segment, error, set_aside(segment))
+            continue
+        readable.append(segment)
+    return readable
 
 
 def empty_select_sql(schema: dict[str, pl.DataType]) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 
 from asasql_resources.warehouse.home import UNPARTITIONED, Home
-from asasql_resources.warehouse.segments import empty_select_sql, segment_tables
+from asasql_resources.warehouse.segments import empty_select_sql, readable_segments, segment_tables
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ def view_definitions(home: Home) -> dict[str, str]:
             if sql is not None:
                 views[folder.name] = sql
     for name, (folder, schema) in segment_tables(home).items():
-        has_segments = any(Path(folder).glob("*.parquet"))
+        has_segments = bool(readable_segments(Path(folder)))
         views[name] = (
             f"SELECT * FROM read_parquet({_quote(Path(folder) / '*.parquet')}) ORDER BY created_at"
             if has_segments
