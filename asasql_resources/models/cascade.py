@@ -36,14 +36,14 @@ def cascade_attention_forward(
     grouped = query.reshape(batch, kv_heads, group, size)
     own = torch.matmul(grouped, key.transpose(-1, -2)).mul_(scaling)
     own.masked_fill_(~attention_mask.repeat(1, 1, heads // kv_heads, 1), float("-inf"))
-    flat = grouped.transpose(0, 1).reshape(kv_heads, batch * group, size)
-    shared = torch.bmm(flat, shared_keys.transpose(1, 2)).mul_(scaling)
-    top = torch.maximum(own.amax(-1, keepdim=True), shared.view(kv_heads, batch, group, -1).amax(-1, keepdim=True).transpose(0, 1))
+    flat = grouped.transpose(0, 1).reshape(kv_heads, batch * group, size)  # every row's queries, per head
+    shared = torch.bmm(flat, shared_keys.transpose(1, 2)).mul_(scaling).view(kv_heads, batch, group, -1)
+    top = torch.maximum(own.amax(-1, keepdim=True), shared.amax(-1, keepdim=True).transpose(0, 1))
     own = own.sub_(top).exp_()
-    shared = shared.view(kv_heads, batch, group, -1).sub_(top.transpose(0, 1)).exp_()
+    shared = shared.sub_(top.transpose(0, 1)).exp_()
     total = own.sum(-1, keepdim=True) + shared.sum(-1, keepdim=True).transpose(0, 1)
-    out = torch.matmul(own, value)
-    out += torch.bmm(shared.view(kv_heads, batch * group, -1), shared_values).view(kv_heads, batch, group, size).transpose(0, 1)
+    from_shared = torch.bmm(shared.view(kv_heads, batch * group, -1), shared_values)
+    out = torch.matmul(own, value).add_(from_shared.view(kv_heads, batch, group, size).transpose(0, 1))
     out /= total
     return out.view(batch, heads, length, size).transpose(1, 2).contiguous(), None
 
