@@ -115,7 +115,8 @@ def readable_segments(folder: Path) -> list[Path]:
         except FileNotFoundError:
             continue  # set aside by another process meanwhile
         except (OSError, pa.ArrowException) as error:
-            LOG.warning("segment %s cannot be read (%s); moved to %s, out of its view", segment, error, set_aside(segment))
+            aside = set_aside(segment)
+            LOG.warning("segment %s cannot be read (%s); moved to %s, out of its view", segment, error, aside)
             continue
         readable.append(segment)
     return readable
