@@ -1,7 +1,8 @@
 """Generation throughput on 32 NL2SQL prompts: naive sequential fp32 vs the batched backend (vs llama.cpp).
 
-Run: .venv/bin/python benchmarks/generation.py [--prompts 32] [--max-new-tokens 64] [--batch-size 32] [--warm-calls 3]
-All figures come from one process on the same prompts; tokens are the generated tokens, up to EOS.
+Run: .venv/bin/python benchmarks/generation.py [--prompts 32] [--max-new-tokens 64] [--batch-size 32] [--warm-calls 4]
+All figures come from one process on the same prompts; tokens are the generated tokens, up to EOS. The naive
+prompts and the warm batched calls are timed in turns, so that both see the same minutes of the machine.
 """
 
 import argparse
@@ -9,6 +10,7 @@ import importlib.util
 import json
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -39,8 +41,11 @@ def benchmark_prompts(count: int) -> list[ChatPrompt]:
     return prompts
 
 
-def naive_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> tuple[float, int, float]:
-    """Plain `model.generate` one prompt at a time, fp32, no batching, after one untimed prompt; stop tokens not counted."""
+Rate = tuple[float, int, float]  # tokens/s, tokens, seconds
+
+
+def naive_engine(max_new_tokens: int) -> Callable[[ChatPrompt], int]:
+    """Plain `model.generate` on one prompt, fp32, no batching: the new tokens it made, stop tokens not counted."""
     loaded = load_causal_lm(bundled_chat_model(), "float32")
     tokenizer, model = loaded.tokenizer, loaded.model
     stop = eos_ids(model, tokenizer.eos_token_id).tolist()
@@ -52,32 +57,40 @@ def naive_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> t
             out = model.generate(ids, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         return sum(token not in stop for token in out[0, ids.shape[1] :].tolist())
 
-    new_tokens(prompts[0])
-    start = time.perf_counter()
-    tokens = sum(new_tokens(prompt) for prompt in prompts)
-    seconds = time.perf_counter() - start
-    return tokens / seconds, tokens, seconds
+    return new_tokens
 
 
-def batched_tokens_per_second(
+def interleaved_rates(
     prompts: list[ChatPrompt], max_new_tokens: int, batch_size: int, dtype: str, warm_calls: int
-) -> tuple[tuple[float, int, float], tuple[float, int, float], str]:
-    """The LocalChatBackend, cold (its first call on these prompts) and warm (the same call `warm_calls` times more).
+) -> tuple[Rate, Rate, Rate, str]:
+    """Naive, batched first call and batched warm rates, the naive prompts and warm calls taken in turns.
 
-    The first call also builds oneDNN's kernels for each batch shape, once per process. The warm figure is
-    the tokens of all warm calls over their time, so that it spans tens of seconds, as the naive figure does.
+    After one untimed naive prompt and the batched backend's first call on all prompts (which also builds
+    oneDNN's kernels for each batch shape, once per process), the prompts are split into `warm_calls` parts:
+    each part runs naive, then the batched backend runs all prompts once more. Both engines so share the same
+    minutes of this shared machine, whose speed drifts by 10 to 20% over a few minutes.
     """
+    naive = naive_engine(max_new_tokens)
+    naive(prompts[0])
     backend = LocalChatBackend(bundled_chat_model(), dtype=dtype, batch_size=batch_size)
     backend.loaded()
-    runs = []
-    for calls in (1, warm_calls):
-        backend.stats.new_tokens = 0
+    sampling = Sampling(max_new_tokens=max_new_tokens)
+    totals = {"naive": [0, 0.0], "cold": [0, 0.0], "warm": [0, 0.0]}
+
+    def batched(total: list) -> None:
+        before, start = backend.stats.new_tokens, time.perf_counter()
+        backend.generate(prompts, sampling)
+        total[0] += backend.stats.new_tokens - before
+        total[1] += time.perf_counter() - start
+
+    batched(totals["cold"])
+    for part in range(warm_calls):
         start = time.perf_counter()
-        for _ in range(calls):
-            backend.generate(prompts, Sampling(max_new_tokens=max_new_tokens))
-        seconds = time.perf_counter() - start
-        runs.append((backend.stats.new_tokens / seconds, backend.stats.new_tokens, seconds))
-    return runs[0], runs[1], str(backend.loaded().dtype)
+        totals["naive"][0] += sum(naive(prompt) for prompt in prompts[part::warm_calls])
+        totals["naive"][1] += time.perf_counter() - start
+        batched(totals["warm"])
+    rates = [(tokens / seconds, tokens, seconds) for tokens, seconds in totals.values()]
+    return rates[0], rates[1], rates[2], str(backend.loaded().dtype)
 
 
 def llamacpp_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> tuple[float, int, float] | None:
@@ -103,15 +116,16 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--dtype", default="auto")
-    parser.add_argument("--warm-calls", type=int, default=3, help="batched calls timed after the first")
+    parser.add_argument(
+        "--warm-calls", type=int, default=4, help="batched calls timed after the first, one after each naive part"
+    )
     args = parser.parse_args()
     prompts = benchmark_prompts(args.prompts)
     print(f"{len(prompts)} prompts, max_new_tokens={args.max_new_tokens}, torch threads={torch.get_num_threads()}")
-    naive = naive_tokens_per_second(prompts, args.max_new_tokens)
-    print(f"naive sequential fp32:  {naive[0]:7.1f} tok/s  ({naive[1]} tokens in {naive[2]:.1f} s)")
-    cold, batched, dtype = batched_tokens_per_second(
+    naive, cold, batched, dtype = interleaved_rates(
         prompts, args.max_new_tokens, args.batch_size, args.dtype, args.warm_calls
     )
+    print(f"naive sequential fp32:  {naive[0]:7.1f} tok/s  ({naive[1]} tokens in {naive[2]:.1f} s)")
     print(f"batched (batch {args.batch_size}, {dtype}), cold: {cold[0]:7.1f} tok/s  ({cold[1]} tokens in {cold[2]:.1f} s)")
     print(f"batched (batch {args.batch_size}, {dtype}), warm: {batched[0]:7.1f} tok/s  ({batched[1]} tokens in {batched[2]:.1f} s)")
     print(f"ratio batched/naive:    {batched[0] / naive[0]:7.1f}x warm, {cold[0] / naive[0]:.1f}x cold")
