@@ -248,3 +248,69 @@ def test_grouped_attention_switches_transformers_gqa_on_for_the_cpu_only_while_i
     with decode_module.grouped_attention(model):
         assert os.environ[decode_module.FORCE_GQA] == "0"
     assert os.environ[decode_module.FORCE_GQA] == "0"
+
+
+
+def _looping_model(folder: Path) -> PreTrainedModel:
+    """The tiny Llama with small random weights: greedy continuations change, then repeat for a while, so
+    prompt-lookup drafts are kept in part, in whole, or not at all."""
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.normal_(0, 0.2, generator=generator)
+    return model
+
+
+def _forward_widths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The positions each decode forward computes, recorded as decode runs."""
+    widths: list[int] = []
+    forward = decode_module.forward
+    monkeypatch.setattr(decode_module, "forward", lambda *args, **kw: widths.append(args[2].shape[1]) or forward(*args, **kw))
+    return widths
+
+
+@pytest.mark.parametrize("max_new_tokens", [40, 12])  # 12: the drafts are cut to end at the limit
+def test_a_lone_greedy_row_keeps_the_draft_tokens_greedy_picks(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch, max_new_tokens: int
+) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = _looping_model(tiny_model)
+    prompt = tokenizer("SELECT name FROM hosts WHERE")["input_ids"]
+    stop = torch.tensor([tokenizer.eos_token_id])
+    widths = _forward_widths(monkeypatch)
+    with torch.inference_mode():
+        alone = model.generate(torch.tensor([prompt]), max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=0)
+        ours = decode(model, [prompt], Sampling(max_new_tokens=max_new_tokens), stop, 0)[0]
+    assert ours == alone[0, len(prompt) :].tolist() and len(ours) == max_new_tokens and len(set(ours)) > 2
+    steps = widths[2:]  # after the prefill of the shared start and of the last prompt token
+    assert max(steps) > 1 and len(steps) < max_new_tokens - 1
+
+
+def test_a_last_token_inside_a_kept_draft_ends_the_row(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = _looping_model(tiny_model)
+    prompt = tokenizer("SELECT name FROM hosts WHERE")["input_ids"]
+    stop = torch.tensor([tokenizer.eos_token_id])
+    with torch.inference_mode():
+        free = decode(model, [prompt], Sampling(max_new_tokens=40), stop, 0)[0]
+        last = max(set(free), key=free.index)  # the token that appears first the latest
+        widths = _forward_widths(monkeypatch)
+        ended = decode(model, [prompt], Sampling(max_new_tokens=40), stop, 0, last_ids=torch.tensor([last]))[0]
+    assert ended == free[: free.index(last) + 1] and len(ended) > 10
+    assert max(widths[2:]) > 1
+
+
+def test_sampled_and_batched_rows_check_no_drafts(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = _looping_model(tiny_model)
+    prompts = [tokenizer(text)["input_ids"] for text in ("SELECT name FROM hosts WHERE", "count the zones")]
+    stop = torch.tensor([tokenizer.eos_token_id])
+    widths = _forward_widths(monkeypatch)
+    with torch.inference_mode():
+        decode(model, prompts[:1], Sampling(max_new_tokens=20, temperature=0.8), stop, 0, torch.Generator().manual_seed(0))
+        sampled = widths[2:]
+        widths.clear()
+        decode(model, prompts, Sampling(max_new_tokens=20), stop, 0)
+    assert set(sampled) == {1} and len(sampled) == 19
+    assert set(widths[-19:]) == {1}

@@ -7,17 +7,20 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from asasql_assets.evaluation.examples import Example, ExampleBank, train_examples
 from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context, nl2sql_prompt
 from asasql_assets.progress import progress_line
-from asasql_resources.domain import DomainValidationError, load_domain
+from asasql_resources.domain import Domain, DomainValidationError, load_domain
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.sampling import Progress
 from asasql_resources.warehouse import Home, read_frame, resolve_home
 
 FORMATS = ("jsonl", "alpaca", "sharegpt")
@@ -160,38 +163,79 @@ def _rows(columns: list[str], rows: list[tuple]) -> Iterator[str]:
         yield "\t".join("" if value is None else str(value) for value in row)
 
 
+@dataclass(frozen=True)
+class Predictor:
+    """A home's latest nl2sql_model, ready to answer questions about its domain as `asasql predict` does."""
+
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
+    schema_context: str
+    bank: ExampleBank | None
+    domain: Domain
+
+    @property
+    def dialect(self) -> str:
+        """The domain's SQL dialect."""
+        return self.domain.config.sql_dialect
+
+    def answer(self, questions: list[str], progress: Progress | None = None) -> list[str | None]:
+        """The SQL of each question (None where the answer holds none), greedy, in order."""
+        from asasql_assets.evaluation.accuracy import predict_sql
+        from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
+
+        shown = self.bank.nearest(questions) if self.bank is not None else [None] * len(questions)
+        prompts = [
+            nl2sql_prompt(self.schema_context, question, self.dialect, example)
+            for question, example in zip(questions, shown, strict=True)
+        ]
+        return predict_sql(
+            self.model,
+            self.tokenizer,
+            prompts,
+            dialect=self.dialect,
+            max_new_tokens=SQL_MAX_NEW_TOKENS,
+            progress=progress,
+        )
+
+
+def load_predictor(home: Home, domain: Path | None) -> Predictor:
+    """The latest nl2sql_model of `home` with its prompt settings, for the domain folder (see `_domain`).
+
+    Raises MissingAsset, DomainValidationError, or ValueError/OSError for a model that cannot load.
+    """
+    from asasql_assets.finetune.training import load_bank
+    from asasql_resources.models.nl2sql import Nl2SqlBase
+
+    trained = _asset(home, "nl2sql_model").row(0, named=True)
+    catalog = _asset(home, "schema_catalog")
+    loaded = load_domain(_domain(domain))
+    model, tokenizer = Nl2SqlBase(model=trained["base"]).load(Path(trained["adapter_path"]))
+    context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
+    bank = load_bank(Path(trained["adapter_path"]), _embedder()) if trained["example_in_prompt"] else None
+    return Predictor(model, tokenizer, context, bank, loaded)
+
+
 def predict(
     question: str | None, file: Path | None, out: Path | None, execute: bool, home_arg: Path | None, domain: Path | None
 ) -> int:
     """Answer questions with the latest nl2sql_model: print SQL (and rows with execute), or write --out in batch."""
-    from asasql_assets.evaluation.accuracy import predict_sql
-    from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
-    from asasql_assets.finetune.training import load_bank
-    from asasql_resources.models.nl2sql import Nl2SqlBase
     from asasql_resources.sandbox import SqlSandbox
 
     home = Home(resolve_home(home_arg))
     try:
         questions = _questions(question, file)
-        trained = _asset(home, "nl2sql_model").row(0, named=True)
-        catalog = _asset(home, "schema_catalog")
-        loaded = load_domain(_domain(domain))
-        model, tokenizer = Nl2SqlBase(model=trained["base"]).load(Path(trained["adapter_path"]))
+        predictor = load_predictor(home, domain)
     except (ValueError, OSError, MissingAsset, DomainValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    dialect = loaded.config.sql_dialect
-    context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
-    bank = load_bank(Path(trained["adapter_path"]), _embedder()) if trained["example_in_prompt"] else None
-    shown = bank.nearest(questions) if bank is not None else [None] * len(questions)
-    prompts = [nl2sql_prompt(context, q, dialect, example) for q, example in zip(questions, shown, strict=True)]
-    say = progress_line(partial(print, file=sys.stderr), "predict", "questions") if len(prompts) > 1 else None
-    sqls = predict_sql(model, tokenizer, prompts, dialect=dialect, max_new_tokens=SQL_MAX_NEW_TOKENS, progress=say)
+    say = progress_line(partial(print, file=sys.stderr), "predict", "questions") if len(questions) > 1 else None
+    sqls = predictor.answer(questions, progress=say)
     if out is not None:
         write_json([{"question": q, "sql": s} for q, s in zip(questions, sqls, strict=True)], out, lines=False)
         print(f"wrote {len(sqls)} predictions to {out} ({sum(s is None for s in sqls)} without SQL)")
         return 0
     failed = False
+    dialect, loaded = predictor.dialect, predictor.domain
     with SqlSandbox().session(loaded.database_path, loaded.catalog) as session:
         for q, sql in zip(questions, sqls, strict=True):
             if sql is None:
