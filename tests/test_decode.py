@@ -21,13 +21,15 @@ from asasql_resources.models.decode import (
 from asasql_resources.models.sampling import Sampling
 
 
-def _varied_model(folder: Path) -> PreTrainedModel:
-    """The tiny Llama with large random weights, so greedy continuations vary token to token."""
+def _random_model(folder: Path, std: float = 0.5, seed: int = 0) -> PreTrainedModel:
+    """The tiny Llama with its weights drawn again from N(0, std). At 0.5, greedy continuations vary token to
+    token; at 0.2 (seed 1) they change, then repeat for a while, so prompt-lookup drafts are kept in part, in
+    whole, or not at all."""
     model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    generator = torch.Generator().manual_seed(0)
+    generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for parameter in model.parameters():
-            parameter.normal_(0, 0.5, generator=generator)
+            parameter.normal_(0, std, generator=generator)
     return model
 
 
@@ -65,7 +67,7 @@ def test_greedy_decode_matches_generate_per_prompt(
     cascades, cascade = [], decode_module.cascade_attention
     monkeypatch.setattr(decode_module, "cascade_attention", lambda model: cascades.append(model) or cascade(model))
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    model = _varied_model(tiny_model)
+    model = _random_model(tiny_model)
     prompts = [tokenizer(text)["input_ids"] for text in texts]
     with torch.inference_mode():
         alone = [
@@ -118,7 +120,7 @@ def test_draws_follow_the_weights() -> None:
 
 def test_a_last_token_is_kept_and_ends_its_row(tiny_model: Path) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    model = _varied_model(tiny_model)
+    model = _random_model(tiny_model)
     prompts = [tokenizer(text)["input_ids"] for text in ("count hosts per zone", "list the zones")]
     stop = torch.tensor([tokenizer.eos_token_id])
     with torch.inference_mode():
@@ -240,7 +242,7 @@ def test_grouped_attention_switches_transformers_gqa_on_for_the_cpu_only_while_i
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(decode_module.FORCE_GQA, raising=False)
-    model = _varied_model(tiny_model)
+    model = _random_model(tiny_model)
     with decode_module.grouped_attention(model):
         assert os.environ[decode_module.FORCE_GQA] == "1"
     assert decode_module.FORCE_GQA not in os.environ
@@ -249,17 +251,6 @@ def test_grouped_attention_switches_transformers_gqa_on_for_the_cpu_only_while_i
         assert os.environ[decode_module.FORCE_GQA] == "0"
     assert os.environ[decode_module.FORCE_GQA] == "0"
 
-
-
-def _looping_model(folder: Path) -> PreTrainedModel:
-    """The tiny Llama with small random weights: greedy continuations change, then repeat for a while, so
-    prompt-lookup drafts are kept in part, in whole, or not at all."""
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    generator = torch.Generator().manual_seed(1)
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.normal_(0, 0.2, generator=generator)
-    return model
 
 
 def _forward_widths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -275,7 +266,7 @@ def test_a_lone_greedy_row_keeps_the_draft_tokens_greedy_picks(
     tiny_model: Path, monkeypatch: pytest.MonkeyPatch, max_new_tokens: int
 ) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    model = _looping_model(tiny_model)
+    model = _random_model(tiny_model, std=0.2, seed=1)
     prompt = tokenizer("SELECT name FROM hosts WHERE")["input_ids"]
     stop = torch.tensor([tokenizer.eos_token_id])
     widths = _forward_widths(monkeypatch)
@@ -289,7 +280,7 @@ def test_a_lone_greedy_row_keeps_the_draft_tokens_greedy_picks(
 
 def test_a_last_token_inside_a_kept_draft_ends_the_row(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    model = _looping_model(tiny_model)
+    model = _random_model(tiny_model, std=0.2, seed=1)
     prompt = tokenizer("SELECT name FROM hosts WHERE")["input_ids"]
     stop = torch.tensor([tokenizer.eos_token_id])
     with torch.inference_mode():
@@ -303,7 +294,7 @@ def test_a_last_token_inside_a_kept_draft_ends_the_row(tiny_model: Path, monkeyp
 
 def test_sampled_and_batched_rows_check_no_drafts(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    model = _looping_model(tiny_model)
+    model = _random_model(tiny_model, std=0.2, seed=1)
     prompts = [tokenizer(text)["input_ids"] for text in ("SELECT name FROM hosts WHERE", "count the zones")]
     stop = torch.tensor([tokenizer.eos_token_id])
     widths = _forward_widths(monkeypatch)
