@@ -15,7 +15,7 @@ from typing import Any
 import polars as pl
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_assets.evaluation.examples import Example, ExampleBank, train_examples
+from asasql_assets.evaluation.examples import Example, ExampleBank, load_bank, train_examples
 from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context, nl2sql_prompt
 from asasql_assets.progress import progress_line
 from asasql_resources.domain import Domain, DomainValidationError, load_domain
@@ -203,7 +203,6 @@ def load_predictor(home: Home, domain: Path | None) -> Predictor:
 
     Raises MissingAsset, DomainValidationError, or ValueError/OSError for a model that cannot load.
     """
-    from asasql_assets.finetune.training import load_bank
     from asasql_resources.models.nl2sql import Nl2SqlBase
 
     trained = _asset(home, "nl2sql_model").row(0, named=True)

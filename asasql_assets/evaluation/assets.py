@@ -12,8 +12,8 @@ from asasql_assets.evaluation.accuracy import BATCH_SIZE
 from asasql_assets.evaluation.prompting import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, record_run, test_items
 from asasql_assets.failures import failure, user_errors
-from asasql_assets.evaluation.examples import Example
-from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, labeled_only, load_bank, train_or_reuse
+from asasql_assets.evaluation.examples import Example, load_bank
+from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars
 from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import faiss
 import polars as pl
 
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.warehouse import read_frame
 
 Example = tuple[str, str]
 BANK_FILE = "examples.parquet"
@@ -43,3 +45,9 @@ def train_examples(bank: ExampleBank) -> list[Example | None]:
     """For each bank pair, the nearest other pair: the example its training prompt shows."""
     return bank.nearest(bank.pairs["question"].to_list(), skip_same=True)
 
+
+
+def load_bank(adapter_dir: Path, embedder: Embedder) -> ExampleBank | None:
+    """The example bank saved with an adapter, or None when it was trained without examples in its prompts."""
+    path = adapter_dir / BANK_FILE
+    return ExampleBank(read_frame(path)[0], embedder) if path.exists() else None

@@ -15,7 +15,7 @@ from asasql_resources.models.adapters import load_manifest
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.models.nl2sql import Nl2SqlBase
 from asasql_resources.models.sft import SftExample, SftSettings, merge_and_save, save_sft_adapter, train_sft
-from asasql_resources.warehouse import read_frame, write_frame
+from asasql_resources.warehouse import write_frame
 
 LABELED_SOURCES = ("data_sample", "labeled", "corrected")
 
@@ -30,12 +30,6 @@ def training_examples(
     """One (prompt, SQL) example per dataset row over the domain schema context, showing its row's example."""
     rows = dataset.select("question", "sql").iter_rows()
     return [(nl2sql_prompt(schema_context, q, dialect, example), sql) for (q, sql), example in zip(rows, shown, strict=True)]
-
-
-def load_bank(adapter_dir: Path, embedder: Embedder) -> ExampleBank | None:
-    """The example bank saved with an adapter, or None when it was trained without examples in its prompts."""
-    path = adapter_dir / BANK_FILE
-    return ExampleBank(read_frame(path)[0], embedder) if path.exists() else None
 
 
 def labeled_only(dataset: pl.DataFrame) -> pl.DataFrame:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -15,10 +14,8 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from asasql_resources.models.reward import RewardModelHandle, pad_batch
-from asasql_resources.models.training import BestEpoch, check_settings
+from asasql_resources.models.training import BestEpoch, check_settings, length_grouped_batches, split_validation
 
-MIN_SPLIT_EXAMPLES = 10  # below this, no validation split: too few to hold any out
-GROUP_BATCHES = 8  # batches per length-sorted window when shuffling
 
 Example = tuple[str, str, str, bool]
 
@@ -73,25 +70,6 @@ class TrainReport:
         return asdict(self)
 
 
-def split_validation(labels: Sequence[bool], fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    """Stratified, seeded (train, val) indices; val is empty below MIN_SPLIT_EXAMPLES examples or at fraction 0.
-
-    Each class gives round(fraction * its size) examples to val, at least one when it has two or more,
-    and always keeps one for training.
-    """
-    if fraction <= 0 or len(labels) < MIN_SPLIT_EXAMPLES:
-        return list(range(len(labels))), []
-    rng = random.Random(seed)
-    val: list[int] = []
-    for label in (False, True):
-        members = [i for i, value in enumerate(labels) if bool(value) == label]
-        rng.shuffle(members)
-        wanted = math.floor(fraction * len(members) + 0.5)
-        val += members[: min(max(wanted, 1), len(members) - 1)]
-    taken = set(val)
-    return [i for i in range(len(labels)) if i not in taken], sorted(val)
-
-
 def binary_metrics(labels: Sequence[bool], scores: Sequence[float], threshold: float = 0.5) -> dict[str, Any]:
     """Accuracy, ROC AUC (None when labels have one class) and tp/fp/tn/fn of scores >= threshold."""
     truth = np.asarray(labels, dtype=bool)
@@ -107,21 +85,6 @@ def binary_metrics(labels: Sequence[bool], scores: Sequence[float], threshold: f
         "tn": int((~truth & ~predicted).sum()),
         "fn": int((truth & ~predicted).sum()),
     }
-
-
-def length_grouped_batches(
-    lengths: Sequence[int], indices: Sequence[int], size: int, rng: random.Random
-) -> list[list[int]]:
-    """Shuffled batches of similar lengths: shuffle, sort each window of GROUP_BATCHES batches, shuffle batches."""
-    order = list(indices)
-    rng.shuffle(order)
-    window = size * GROUP_BATCHES
-    batches: list[list[int]] = []
-    for start in range(0, len(order), window):
-        group = sorted(order[start : start + window], key=lambda i: lengths[i])
-        batches += [group[i : i + size] for i in range(0, len(group), size)]
-    rng.shuffle(batches)
-    return batches
 
 
 def batch_logits(handle: RewardModelHandle, encoded: Sequence[list[int]], batch: Sequence[int]) -> torch.Tensor:

@@ -21,7 +21,6 @@ from asasql_resources.models.local import DTYPES, load_causal_lm
 from asasql_resources.models.locate import ModelLocation, resolve_model
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.reward import pad_batch
-from asasql_resources.models.reward_training import length_grouped_batches, split_validation
 from asasql_resources.models.sft_forward import (
     Trunk,
     compute_trunk,
@@ -29,7 +28,7 @@ from asasql_resources.models.sft_forward import (
     shared_prefix,
     shared_start_forward,
 )
-from asasql_resources.models.training import BestEpoch, check_settings
+from asasql_resources.models.training import BestEpoch, check_settings, length_grouped_batches, split_validation
 
 BASE_SETTING = "ASASQL_NL2SQL_BASE"
 IGNORE_INDEX = -100  # the label of a token that carries no loss (the prompt, the padding)
