@@ -93,7 +93,7 @@ def interleaved_rates(
     return rates[0], rates[1], rates[2], str(backend.loaded().dtype)
 
 
-def llamacpp_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> tuple[float, int, float] | None:
+def llamacpp_tokens_per_second(prompts: list[ChatPrompt], max_new_tokens: int) -> Rate | None:
     """llama.cpp single-stream on the same GGUF, 2 threads, when llama-cpp-python is installed."""
     if importlib.util.find_spec("llama_cpp") is None:
         return None

@@ -38,7 +38,7 @@ MIN_CASCADE_START = 128
 # per forward: the tokens that followed its latest LOOKUP_NGRAM tokens where those appeared before in its prompt
 # or answer (prompt lookup; SQL repeats the schema's names). Those that greedy would pick anyway are kept. On 24
 # test questions answered one at a time by the demo's fine-tuned model: 1.90 s a question instead of 2.69 s, the
-# same SQL (benchmarks/lookup_decoding.py); 4, 6 and 10 draft tokens took 47.0, 46.1 and 46.7 s for 24 answers.
+# same SQL (benchmarks/lookup_decoding.py); taken in turns, 0, 4, 6 and 10 took 61.3, 47.0, 46.1 and 46.7 s.
 LOOKUP_TOKENS = 6
 LOOKUP_NGRAM = 2
 
