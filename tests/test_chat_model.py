@@ -1,5 +1,6 @@
 """ChatModel: the local backend, the call cache, and the openai backend against a real loopback server."""
 
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ import openai
 import pytest
 
 from asasql_resources.models.chat import CACHE_CHUNK_BATCHES, ChatModel
+from asasql_resources.models.decode import PrefixStore
 from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
@@ -125,6 +127,28 @@ def test_openai_backend_against_a_loopback_server(
     ).generate(PROMPTS[:1], max_new_tokens=6)
     local = LocalChatBackend(ModelLocation(served.location.folder), dtype="float32")
     assert greedy_remote == local.generate(PROMPTS[:1], Sampling(max_new_tokens=6))
+
+
+def test_a_served_request_copies_the_start_an_earlier_request_computed(
+    loopback_server: tuple[str, LocalChatBackend], tmp_path: Path
+) -> None:
+    base_url, served = loopback_server
+    system = "You translate questions into one DuckDB SQL query over hosts(id, zone, status), zones(id, region), tenants(id, name)."
+    prompts = [ChatPrompt(system=system, user=question) for question in ("count the hosts", "list every zone")]
+    client = ChatModel(
+        backend="openai", base_url=base_url, model="tiny", home=str(tmp_path), concurrency=1, use_cache=False
+    )
+    loaded = served.loaded()
+    before = loaded.prefixes.reused_tokens
+    answers = [client.generate([prompt], max_new_tokens=8)[0] for prompt in prompts]  # one request after the other
+    ids = [loaded.tokenizer(served.render(prompt), add_special_tokens=False)["input_ids"] for prompt in prompts]
+    assert loaded.prefixes.reused_tokens - before == len(os.path.commonprefix(ids)) > 32  # the second copied it
+    kept, loaded.prefixes = loaded.prefixes, PrefixStore(max_tokens=0)  # a store that keeps nothing
+    try:
+        fresh = [served.generate([prompt], Sampling(max_new_tokens=8))[0] for prompt in prompts]
+    finally:
+        loaded.prefixes = kept
+    assert answers == fresh  # (the tiny model's answers are dull; test_decode checks copied starts decode the same)
 
 
 def test_openai_backend_errors_name_the_setting(loopback_server: tuple[str, LocalChatBackend], tmp_path: Path) -> None:

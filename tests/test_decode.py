@@ -10,6 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 from asasql_resources.models import decode as decode_module
 from asasql_resources.models.decode import (
     PrefillPlan,
+    PrefixStore,
     decode,
     draw,
     eos_ids,
@@ -305,3 +306,49 @@ def test_sampled_and_batched_rows_check_no_drafts(tiny_model: Path, monkeypatch:
         decode(model, prompts, Sampling(max_new_tokens=20), stop, 0)
     assert set(sampled) == {1} and len(sampled) == 19
     assert set(widths[-19:]) == {1}
+
+
+def _states(length: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """One layer's keys and values of `length` positions (1 head of size 2), for store bookkeeping tests."""
+    return [(torch.zeros(1, length, 2), torch.zeros(1, length, 2))]
+
+
+def test_a_prefix_store_finds_the_longest_kept_start_and_keeps_within_its_size() -> None:
+    store = PrefixStore(max_tokens=10, min_tokens=3)
+    store.keep([1, 2, 3, 4], _states(4))
+    store.keep([1, 2, 3, 4, 5, 6], _states(6))  # begins with the first start: that one is not kept twice
+    store.keep([7, 8], _states(2))  # under min_tokens: not worth keeping
+    assert store.longest([1, 2, 3, 4, 5, 9])[0] == 5
+    assert store.longest([1, 2, 9])[0] == 0 and store.longest([7, 8, 9])[0] == 0  # under min_tokens
+    store.keep([9, 9, 9, 9], _states(4))  # 6 + 4 positions: both fit
+    assert store.longest([1, 2, 3, 4, 5, 6])[0] == 6  # ... and this use makes [9, 9, 9, 9] the oldest
+    store.keep([5, 5, 5], _states(3))  # 13 positions: the least recently used goes
+    assert store.longest([9, 9, 9, 9])[0] == 0 and store.longest([1, 2, 3, 4, 5, 6])[0] == 6
+    assert store.reused_tokens == 5 + 6 + 6
+
+
+@pytest.mark.parametrize("cascade_from", [1, 10_000])  # with and without the batch's start read once per step
+def test_a_kept_prompt_start_is_copied_not_computed_and_answers_stay_the_same(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch, cascade_from: int
+) -> None:
+    monkeypatch.setattr(decode_module, "MIN_CASCADE_START", cascade_from)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = _random_model(tiny_model)
+    schema = "Schema: hosts(id, zone, tenant, status), zones(id, region), tenants(id, name, plan)\n"
+    questions = ["Q: count hosts", "Q: list zones with hosts", "Q: hosts per zone", "Q: hosts per tenant"]
+    prompts = [tokenizer(schema + question)["input_ids"] for question in questions]
+    shared = PrefillPlan.of(prompts[2:]).shared
+    stop = torch.tensor([tokenizer.eos_token_id])
+    sampling = Sampling(max_new_tokens=10)
+    store = PrefixStore(min_tokens=8)
+    with torch.inference_mode():
+        fresh = [decode(model, prompts[:2], sampling, stop, 0), decode(model, prompts[2:], sampling, stop, 0)]
+        decode(model, prompts[:1], sampling, stop, 0, prefixes=store)  # a lone prompt keeps all but its last token
+        decode(model, prompts[:2], sampling, stop, 0, prefixes=store)
+        widths = _forward_widths(monkeypatch)
+        again = decode(model, prompts[2:], sampling, stop, 0, prefixes=store)
+    assert again == fresh[1] and len({tuple(ids) for ids in again}) > 1
+    # the batch's start holds the schema and more; the store held its schema part, so only the rest is computed
+    common = len(os.path.commonprefix([prompts[0], prompts[2]]))
+    assert shared > common >= 8 and widths[0] == shared - common
+    assert store.longest(prompts[2][:shared])[0] == shared  # the longer start is kept in turn

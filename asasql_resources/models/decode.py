@@ -1,11 +1,12 @@
-"""A batched decode loop: every shared prompt start computed once (nested runs), prefill in length groups, a
-compacted cache, the start every row shares kept once (cascade attention), finished rows dropped, decode steps
-with packed Linear weights and in-place grouped attention on the CPU, and prompt-lookup drafts for a lone row."""
+"""A batched decode loop: every shared prompt start computed once (nested runs) or taken from an earlier decode
+(prefix caching), prefill in length groups, a compacted cache, the start every row shares kept once (cascade
+attention), finished rows dropped, decode steps with packed Linear weights and in-place grouped attention on the
+CPU, and prompt-lookup drafts for a lone row."""
 
 import math
 import os
 import threading
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -41,6 +42,9 @@ MIN_CASCADE_START = 128
 # same SQL (benchmarks/lookup_decoding.py); taken in turns, 0, 4, 6 and 10 took 61.3, 47.0, 46.1 and 46.7 s.
 LOOKUP_TOKENS = 6
 LOOKUP_NGRAM = 2
+# Prompt-start positions a PrefixStore keeps in all: 46 KB each for SmolLM2 in fp32 (30 layers of 3 key/value
+# heads of 64), so about 94 MB; several schema-sized starts (the demo's is 461 tokens).
+PREFIX_STORE_TOKENS = 2048
 
 
 def eos_ids(model: PreTrainedModel, fallback: int) -> torch.Tensor:
@@ -253,15 +257,30 @@ class ReservedCache(Cache):
         self, key_states: torch.Tensor, value_states: torch.Tensor, layer_idx: int, *args: object, **kwargs: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Write new keys and values at column `at` of `rows`; return those rows' keys and values up to them."""
-        if layer_idx == len(self.buffers):
-            shape = (self.batch, key_states.shape[1], self.capacity, key_states.shape[-1])
-            keys, values = _zeros(2 * layer_idx, shape, key_states), _zeros(2 * layer_idx + 1, shape, value_states)
-            self.buffers.append((keys, values))
-        keys, values = self.buffers[layer_idx]
+        keys, values = self._layer(layer_idx, key_states, value_states)
         end = self.at + key_states.shape[-2]
         keys[self.rows, :, self.at : end] = key_states
         values[self.rows, :, self.at : end] = value_states
         return keys[self.rows, :, :end], values[self.rows, :, :end]
+
+    def _layer(self, layer_idx: int, key_like: torch.Tensor, value_like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A layer's buffers, made (zeroed) on first use with the head count, head size and dtype of the `*_like`."""
+        if layer_idx == len(self.buffers):
+            shape = (self.batch, key_like.shape[-3], self.capacity, key_like.shape[-1])
+            keys, values = _zeros(2 * layer_idx, shape, key_like), _zeros(2 * layer_idx + 1, shape, value_like)
+            self.buffers.append((keys, values))
+        return self.buffers[layer_idx]
+
+    def load(self, states: SharedStart, length: int) -> None:
+        """Write the first `length` positions of `states` (a row's keys and values per layer) to row 0's columns."""
+        for layer_idx, (keys, values) in enumerate(states):
+            key_buffer, value_buffer = self._layer(layer_idx, keys, values)
+            key_buffer[0, :, :length] = keys[:, :length]
+            value_buffer[0, :, :length] = values[:, :length]
+
+    def row_start(self, length: int) -> SharedStart:
+        """A copy of row 0's keys and values at positions 0..length, per layer."""
+        return [(keys[0, :, :length].clone(), values[0, :, :length].clone()) for keys, values in self.buffers]
 
     def share(self, source: int, rows: torch.Tensor | slice, start: int, end: int) -> None:
         """Copy row `source`'s positions start..end to `rows` (a prompt start those rows have in common)."""
@@ -271,7 +290,7 @@ class ReservedCache(Cache):
 
     def split_start(self, length: int) -> None:
         """Keep positions 0..length, which every row holds the same, once in `shared_start` (then `compact` them out)."""
-        self.shared_start = [(keys[0, :, :length].clone(), values[0, :, :length].clone()) for keys, values in self.buffers]
+        self.shared_start = self.row_start(length)
 
     def drop(self, done: torch.Tensor) -> torch.Tensor:
         """Drop the `done` rows: the last live rows move into their places (the first `at` positions copied).
@@ -320,6 +339,48 @@ class ReservedCache(Cache):
         new = buffer.new_empty((buffer.shape[0], buffer.shape[1], self.capacity, buffer.shape[-1]))
         new[:, :, : self.at] = buffer[:, :, : self.at]
         return new
+
+
+class PrefixStore:
+    """Keys and values of prompt starts that earlier decodes computed, for prompts that begin the same way.
+
+    A start's keys and values depend on its tokens alone (its positions count from 0), so a batch whose shared
+    start begins with a kept one copies those positions instead of computing them (prefix caching): a server's
+    requests that repeat a system turn and schema, or a question set answered in several batches. Starts are
+    kept most recently used last, up to `max_tokens` positions in all; a start that a longer kept one begins
+    with is not kept twice. The states must come from the model they are used with, unchanged since.
+    """
+
+    def __init__(self, max_tokens: int = PREFIX_STORE_TOKENS, min_tokens: int = MIN_RUN_SAVING):
+        """An empty store; starts shorter than `min_tokens` (not worth a lookup) are neither kept nor reused."""
+        self.max_tokens, self.min_tokens = max_tokens, min_tokens
+        self._starts: OrderedDict[tuple[int, ...], SharedStart] = OrderedDict()
+        self._lock = threading.Lock()
+        self.reused_tokens = 0  # prompt positions copied instead of computed, for counters and benchmarks
+
+    def longest(self, tokens: Sequence[int]) -> tuple[int, SharedStart]:
+        """How many leading `tokens` a kept start holds (0 below min_tokens), and that start's states."""
+        wanted = tuple(tokens)
+        with self._lock:
+            lengths = {start: len(os.path.commonprefix([start, wanted])) for start in self._starts}
+            found = max(lengths, key=lengths.__getitem__, default=None)
+            if found is None or lengths[found] < self.min_tokens:
+                return 0, []
+            self._starts.move_to_end(found)
+            self.reused_tokens += lengths[found]
+            return lengths[found], self._starts[found]
+
+    def keep(self, tokens: Sequence[int], states: SharedStart) -> None:
+        """Keep a start's states (per layer: keys and values, heads by positions by head size), evicting the oldest."""
+        start = tuple(tokens)
+        if not self.min_tokens <= len(start) <= self.max_tokens:
+            return
+        with self._lock:
+            for kept in [kept for kept in self._starts if start[: len(kept)] == kept]:
+                del self._starts[kept]
+            self._starts[start] = states
+            while sum(len(kept) for kept in self._starts) > self.max_tokens:
+                self._starts.popitem(last=False)
 
 
 @contextmanager
@@ -384,12 +445,13 @@ def padded(rows: Sequence[Sequence[int]], pad_id: int, left: bool, device: torch
 
 
 def prefill(
-    model: PreTrainedModel, prompts: list[list[int]], pad_id: int, room: int
+    model: PreTrainedModel, prompts: list[list[int]], pad_id: int, room: int, prefixes: PrefixStore | None = None
 ) -> tuple[ReservedCache, torch.Tensor, torch.Tensor, list[int]]:
     """The cache, next-token logits and attended columns per row, and the prompt of each row (`PrefillPlan`).
 
-    The start all prompts share is computed once and copied to every row; so is each run's longer start, a
-    level's runs grouped by length, level after level; then each prompt's own tokens, grouped by length.
+    The start all prompts share is computed once (after as much of it as `prefixes` holds, which then keeps it)
+    and copied to every row; so is each run's longer start, a level's runs grouped by length, level after level;
+    then each prompt's own tokens, grouped by length.
     The cache then keeps the shared start once when there are several rows (`ReservedCache.split_start`), and
     each row's own columns (`ReservedCache.compact`), with `room` to decode into.
     """
@@ -405,7 +467,13 @@ def prefill(
         rows = torch.tensor([row_of[i] for i in run.members], device=device)
         allowed[rows, plan.columns[run.level] : plan.columns[run.level] + run.end - run.start] = True
     if shared:
-        forward(model, cache, torch.tensor([prompts[0][:shared]], device=device), allowed[:1], slice(0, 1), 0)
+        reused, states = prefixes.longest(prompts[0][:shared]) if prefixes is not None else (0, [])
+        cache.load(states, reused)
+        if reused < shared:
+            ids = torch.tensor([prompts[0][reused:shared]], device=device)
+            forward(model, cache, ids, allowed[:1], slice(0, 1), reused)
+            if prefixes is not None:
+                prefixes.keep(prompts[0][:shared], cache.row_start(shared))
         cache.share(0, slice(1, None), 0, shared)
     for group in plan.run_groups():
         firsts = torch.tensor([row_of[run.members[0]] for run in group], device=device)
@@ -436,14 +504,16 @@ def decode(
     pad_id: int,
     generator: torch.Generator | None = None,
     last_ids: torch.Tensor | None = None,
+    prefixes: PrefixStore | None = None,
 ) -> list[list[int]]:
     """New token ids per prompt, in any order; finished rows leave the batch.
 
     A row ends at a `stop_ids` token, which is left out, or after a `last_ids` token, which is kept
-    (a token that holds a stop string: the caller cuts its text).
+    (a token that holds a stop string: the caller cuts its text). With `prefixes`, the prompts' shared start
+    is taken from it as far as it holds it, and kept in it.
     """
     with grouped_attention(model):
-        cache, logits, allowed, order = prefill(model, prompts, pad_id, min(ROOM, sampling.max_new_tokens))
+        cache, logits, allowed, order = prefill(model, prompts, pad_id, min(ROOM, sampling.max_new_tokens), prefixes)
         with packed_linears(model), cascade_attention(model) if cache.shared_start else nullcontext():
             return _steps(model, cache, logits, allowed, order, prompts, sampling, stop_ids, last_ids, generator)
 

@@ -3,13 +3,20 @@
 import copy
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_resources.models.decode import decode, eos_ids, prefix_batches, reused_cache_memory, tokens_containing
+from asasql_resources.models.decode import (
+    PrefixStore,
+    decode,
+    eos_ids,
+    prefix_batches,
+    reused_cache_memory,
+    tokens_containing,
+)
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
@@ -21,11 +28,12 @@ PROBE_MAX_PARAMETERS = 2_000_000_000
 
 @dataclass
 class LoadedModel:
-    """A tokenizer and causal LM ready to generate, with the dtype that was chosen."""
+    """A tokenizer and causal LM ready to generate, with the dtype that was chosen and its prompt starts so far."""
 
     tokenizer: PreTrainedTokenizerBase
     model: PreTrainedModel
     dtype: torch.dtype
+    prefixes: PrefixStore = field(default_factory=PrefixStore)
 
 
 _LOADED: dict[tuple[str, str, str], LoadedModel] = {}
@@ -169,6 +177,7 @@ class LocalChatBackend:
                 tokenizer.pad_token_id,
                 generator,
                 tokens_containing(tokenizer, sampling.stop),
+                loaded.prefixes,
             )
         self.stats.seconds += time.perf_counter() - start
         self.stats.model_calls += 1
