@@ -293,18 +293,21 @@ def test_a_damaged_asset_file_is_named_and_rebuilt(tmp_path: Path, caplog: pytes
     assert _query(home, "select sum(n) from doubled") == [(90,)]
 
 
+@pytest.mark.parametrize("damage", ["footer", "page"])
 def test_a_damaged_ledger_segment_is_set_aside_and_the_ledger_still_reads(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, damage: str
 ) -> None:
     home = Home(tmp_path)
     assert _materialize(tmp_path, numbers, doubled).success
     damaged = next(home.ledger.glob("*-numbers-_.parquet"))
-    damaged.write_bytes(damaged.read_bytes()[:40])
+    data = damaged.read_bytes()
+    bad = data[:40] if damage == "footer" else _flip(data, _footer_start(data) - 1)  # under the last page's checksum
+    damaged.write_bytes(bad)
     with caplog.at_level(logging.WARNING):
         assert _materialize(tmp_path, big).success, "a damaged ledger segment does not fail another asset's write"
     aside = damaged.with_suffix(".corrupt")
     assert f"segment {damaged} cannot be read" in caplog.text and str(aside) in caplog.text
-    assert aside.stat().st_size == 40 and not damaged.exists(), "kept for inspection, out of the view"
+    assert aside.read_bytes() == bad and not damaged.exists(), "kept for inspection, out of the view"
     assert _ledger_rows(home, "numbers") == 0 and _ledger_rows(home, "doubled") == 1 and _ledger_rows(home, "big") == 1
 
 
@@ -337,17 +340,16 @@ def test_damaged_llm_cache_segments_and_rows_are_reported_and_made_again(
     segments = sorted(home.llm_cache.glob("*.parquet"))
     assert len(segments) == 2, "the usable row kept in a new segment, the made-again call in another"
     segments[0].write_bytes(segments[0].read_bytes()[:-20])
-    data = segments[1].read_bytes()
-    segments[1].write_bytes(_flip(data, _footer_start(data) - 1))  # inside the last page, under its checksum
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         assert "_llm_cache" in rebuild_views(home), "a segment with a damaged footer is set aside, the view kept"
         assert f"segment {segments[0]} cannot be read" in caplog.text
+        data = segments[1].read_bytes()  # read in full by that rebuild; now damaged under its last page's checksum
+        segments[1].write_bytes(_flip(data, _footer_start(data) - 1))
         prompts = stats.prompts
         assert chat().generate(PROMPTS, max_new_tokens=5) == first
     assert stats.prompts == prompts + 2
-    # the damaged page under an intact footer is found when the cache reads the segment
-    assert f"LLM cache segment {segments[1]}: it cannot be read" in caplog.text
+    assert f"LLM cache segment {segments[1]}: it cannot be read" in caplog.text  # the cache's own full read finds it
     assert not any(segment.exists() for segment in segments)
     assert all(segment.with_suffix(".corrupt").exists() for segment in segments)
 
