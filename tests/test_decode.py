@@ -19,6 +19,7 @@ from asasql_resources.models.decode import (
     reused_cache_memory,
     tokens_containing,
 )
+from asasql_resources.models.packed import LinearPacks, PackedLinear
 from asasql_resources.models.sampling import Sampling
 
 
@@ -352,3 +353,18 @@ def test_a_kept_prompt_start_is_copied_not_computed_and_answers_stay_the_same(
     common = len(os.path.commonprefix([prompts[0], prompts[2]]))
     assert shared > common >= 8 and widths[0] == shared - common
     assert store.longest(prompts[2][:shared])[0] == shared  # the longer start is kept in turn
+
+
+def test_prefill_and_steps_run_with_the_packed_weights_given(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    model = _random_model(tiny_model)
+    prompts = [tokenizer(text)["input_ids"] for text in ["Schema: hosts(id)\nQ: count hosts", "Schema: zones(id)\nQ: list"]]
+    stop, sampling = torch.tensor([tokenizer.eos_token_id]), Sampling(max_new_tokens=6)
+    with torch.inference_mode():
+        plain = decode(model, prompts, sampling, stop, 0)
+        widths: list[int] = []
+        forward = PackedLinear.forward
+        monkeypatch.setattr(PackedLinear, "forward", lambda self, x: widths.append(x.shape[-2]) or forward(self, x))
+        packs = LinearPacks()
+        kept = [decode(model, prompts, sampling, stop, 0, packs=packs) for _ in range(2)]
+    assert kept == [plain, plain] and widths[0] > 1  # prefill's prompt positions went through the packed layers

@@ -12,6 +12,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from asasql_assets.synthesis.candidates import SQL_STOP, extract_sql
 from asasql_resources.annotation.reference import order_matters, results_match
 from asasql_resources.models.decode import PrefixStore, decode, reused_cache_memory, tokens_containing
+from asasql_resources.models.packed import LinearPacks
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import Progress, Sampling
 from asasql_resources.models.sft import fit_prompt, pad_id, stop_ids
@@ -60,13 +61,15 @@ def predict_sql(
     last = tokens_containing(tokenizer, sampling.stop)
     predictions: list[str | None] = [None] * len(prompts)
     prefixes = PrefixStore()  # the schema every batch starts with is computed once per call
+    packs = LinearPacks()  # and the weights packed once
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), reused_cache_memory():
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
-                new = decode(model, [encoded[i] for i in batch], sampling, stops, pad, last_ids=last, prefixes=prefixes)
+                batch_ids = [encoded[i] for i in batch]
+                new = decode(model, batch_ids, sampling, stops, pad, last_ids=last, prefixes=prefixes, packs=packs)
                 for i, text in zip(batch, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
                     predictions[i] = extract_sql(sampling.cut(text), dialect)
                 if progress is not None:

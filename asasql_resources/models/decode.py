@@ -17,7 +17,7 @@ from transformers import Cache, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.generation.candidate_generator import PromptLookupCandidateGenerator
 
 from asasql_resources.models.cascade import CASCADE, SharedStart, cascade_attention
-from asasql_resources.models.packed import packed_linears
+from asasql_resources.models.packed import LinearPacks, packed_linears
 from asasql_resources.models.sampling import Sampling
 
 PREFILL_TOKENS = 4096  # tokens per prefill forward at most (padding included), unless one prompt part is longer
@@ -505,16 +505,18 @@ def decode(
     generator: torch.Generator | None = None,
     last_ids: torch.Tensor | None = None,
     prefixes: PrefixStore | None = None,
+    packs: LinearPacks | None = None,
 ) -> list[list[int]]:
     """New token ids per prompt, in any order; finished rows leave the batch.
 
     A row ends at a `stop_ids` token, which is left out, or after a `last_ids` token, which is kept
     (a token that holds a stop string: the caller cuts its text). With `prefixes`, the prompts' shared start
-    is taken from it as far as it holds it, and kept in it.
+    is taken from it as far as it holds it, and kept in it. Prefill and steps run with packed Linear weights,
+    kept in `packs` when given (else packed for this call).
     """
-    with grouped_attention(model):
+    with grouped_attention(model), packed_linears(model, packs):
         cache, logits, allowed, order = prefill(model, prompts, pad_id, min(ROOM, sampling.max_new_tokens), prefixes)
-        with packed_linears(model), cascade_attention(model) if cache.shared_start else nullcontext():
+        with cascade_attention(model) if cache.shared_start else nullcontext():
             return _steps(model, cache, logits, allowed, order, prompts, sampling, stop_ids, last_ids, generator)
 
 

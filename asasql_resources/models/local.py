@@ -18,6 +18,7 @@ from asasql_resources.models.decode import (
     tokens_containing,
 )
 from asasql_resources.models.gguf_cache import loadable
+from asasql_resources.models.packed import LinearPacks
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import GenerationStats, Progress, Sampling
@@ -28,12 +29,14 @@ PROBE_MAX_PARAMETERS = 2_000_000_000
 
 @dataclass
 class LoadedModel:
-    """A tokenizer and causal LM ready to generate, with the dtype that was chosen and its prompt starts so far."""
+    """A tokenizer and causal LM ready to generate, with the dtype that was chosen, its prompt starts so far, and
+    its packed Linear weights (its weights never change: training works on a copy)."""
 
     tokenizer: PreTrainedTokenizerBase
     model: PreTrainedModel
     dtype: torch.dtype
     prefixes: PrefixStore = field(default_factory=PrefixStore)
+    packs: LinearPacks = field(default_factory=LinearPacks)
 
 
 _LOADED: dict[tuple[str, str, str], LoadedModel] = {}
@@ -178,6 +181,7 @@ class LocalChatBackend:
                 generator,
                 tokens_containing(tokenizer, sampling.stop),
                 loaded.prefixes,
+                loaded.packs,
             )
         self.stats.seconds += time.perf_counter() - start
         self.stats.model_calls += 1

@@ -38,25 +38,47 @@ def can_pack(model: nn.Module) -> bool:
     )
 
 
+class LinearPacks:
+    """Packed copies of one model's plain Linear layers, made on first use and kept for its later decodes.
+
+    For a model whose weights do not change while it is kept (a loaded model that is never trained): the copies
+    do not follow the weights. Kept copies hold the size of those weights again (540 MB for SmolLM2-135M in fp32)
+    and save packing them at every decode (0.17 s of a 10 s call on 32 prompts, on the 2-core CPU).
+    """
+
+    def __init__(self) -> None:
+        """No copies yet; they are made for the first model that `swaps` is asked about."""
+        self._model: nn.Module | None = None
+        self._swaps: list[tuple[nn.Module, str, nn.Linear, PackedLinear]] = []
+
+    def swaps(self, model: nn.Module) -> list[tuple[nn.Module, str, nn.Linear, PackedLinear]]:
+        """(parent, name, plain layer, packed layer) for each of the model's plain fp32 or bf16 Linear layers."""
+        if self._model is not model:
+            self._model = model
+            self._swaps = [
+                (parent, name, child, PackedLinear(child))
+                for parent in model.modules()
+                for name, child in parent.named_children()
+                if type(child) is nn.Linear and child.weight.dtype in PACKED_DTYPES
+            ]
+        return self._swaps
+
+
 @contextmanager
-def packed_linears(model: nn.Module) -> Iterator[None]:
+def packed_linears(model: nn.Module, packs: LinearPacks | None = None) -> Iterator[None]:
     """Within the block the model's plain Linear layers run packed (no-op off the CPU); for inference only.
 
-    The packed copies (the size of those weights) are made on entry and freed on exit.
+    The packed copies come from `packs` (made there on first use, and kept); without it they are made on entry
+    and freed on exit.
     """
     if not can_pack(model):
         yield
         return
-    swapped = [
-        (parent, name, child)
-        for parent in model.modules()
-        for name, child in parent.named_children()
-        if type(child) is nn.Linear and child.weight.dtype in PACKED_DTYPES
-    ]
-    for parent, name, child in swapped:
-        setattr(parent, name, PackedLinear(child))
+    swaps = (packs if packs is not None else LinearPacks()).swaps(model)
+    for parent, name, _, packed in swaps:
+        setattr(parent, name, packed)
     try:
         yield
     finally:
-        for parent, name, child in swapped:
+        for parent, name, child, _ in swaps:
             setattr(parent, name, child)
