@@ -9,11 +9,13 @@ from pathlib import Path
 import duckdb
 import openai
 import pytest
+from torch import nn
 
 from asasql_resources.models.chat import CACHE_CHUNK_BATCHES, ChatModel
 from asasql_resources.models.decode import PrefixStore
 from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
+from asasql_resources.models.packed import PackedLinear
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.remote import ChatBackendError
 from asasql_resources.models.sampling import Sampling
@@ -69,6 +71,21 @@ def test_a_corrupt_cache_segment_is_set_aside_and_recomputed(tiny_model: Path, t
     assert chat.generate(PROMPTS[:1], max_new_tokens=5) == first
     assert chat.client().stats.model_calls == calls + 1
     assert chat.cache.corrupt_segments == [segment.with_suffix(".corrupt")]
+
+
+def test_a_call_packs_the_weights_once_and_a_keeping_backend_once_for_all_calls(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    packed: list[nn.Linear] = []
+    pack = PackedLinear.__init__
+    monkeypatch.setattr(PackedLinear, "__init__", lambda self, linear: packed.append(linear) or pack(self, linear))
+    for keep_packed, packings in ((False, 2), (True, 1)):
+        backend = LocalChatBackend(ModelLocation(tiny_model), dtype="float32", batch_size=1, keep_packed=keep_packed)
+        layers = sum(type(module) is nn.Linear for module in backend.loaded().model.modules())
+        packed.clear()
+        for _ in range(2):
+            backend.generate(PROMPTS, Sampling(max_new_tokens=4))  # three batches of one prompt each
+        assert len(packed) == packings * layers
 
 
 def test_bad_model_settings_name_the_setting(tmp_path: Path) -> None:

@@ -10,7 +10,9 @@ from asasql_resources.models.server import serve
 def serve_model(model: str, host: str, port: int, batch_size: int) -> int:
     """Load the model, then serve /v1/chat/completions until interrupted."""
     try:
-        backend = LocalChatBackend(resolve_model(model, "--model"), batch_size=batch_size, setting="--model")
+        backend = LocalChatBackend(
+            resolve_model(model, "--model"), batch_size=batch_size, setting="--model", keep_packed=True
+        )
         backend.loaded()
     except ModelNotFound as error:
         print(f"error: {error}", file=sys.stderr)
