@@ -1,7 +1,7 @@
 """A batched decode loop: every shared prompt start computed once (nested runs) or taken from an earlier decode
 (prefix caching), prefill in length groups, a compacted cache, the start every row shares kept once (cascade
-attention), finished rows dropped, decode steps with packed Linear weights and in-place grouped attention on the
-CPU, and prompt-lookup drafts for a lone row."""
+attention), finished rows dropped, packed Linear weights and in-place grouped attention on the CPU, and
+prompt-lookup drafts for a lone row."""
 
 import math
 import os

@@ -18,8 +18,8 @@ from asasql_resources.models.decode import (
     tokens_containing,
 )
 from asasql_resources.models.gguf_cache import loadable
-from asasql_resources.models.packed import LinearPacks
 from asasql_resources.models.locate import ModelLocation, ModelNotFound
+from asasql_resources.models.packed import LinearPacks
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import GenerationStats, Progress, Sampling
 
