@@ -6,10 +6,11 @@ from contextlib import contextmanager
 import dagster as dg
 
 from asasql_resources.domain import DomainValidationError
+from asasql_resources.models.devices import DeviceError
 from asasql_resources.models.locate import ModelNotFound
 from asasql_resources.models.remote import ChatBackendError
 
-USER_ERRORS = (DomainValidationError, ModelNotFound, ChatBackendError)
+USER_ERRORS = (DomainValidationError, ModelNotFound, ChatBackendError, DeviceError)
 
 
 def failure(error: Exception) -> dg.Failure:

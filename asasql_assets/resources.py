@@ -7,6 +7,7 @@ import dagster as dg
 from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
+from asasql_resources.models.devices import resolve_device
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.models.nl2sql import Nl2SqlBase
 from asasql_resources.models.reward import RewardModel
@@ -35,6 +36,13 @@ def int_settings(**fields: str) -> dict[str, int]:
     return values
 
 
+def device_setting(name: str) -> str | dg.EnvVar:
+    """dg.EnvVar(name) once its device is checked as one this machine can use (a DeviceError if not), else cpu."""
+    if name in os.environ:
+        resolve_device(os.environ[name], name)
+    return setting(name, "cpu")
+
+
 def build_resources() -> dict[str, object]:
     """Resource instances keyed as the assets ask for them."""
     home = setting("ASASQL_HOME")
@@ -47,6 +55,7 @@ def build_resources() -> dict[str, object]:
             model=setting("ASASQL_CHAT_MODEL", ""),
             base_url=setting("ASASQL_CHAT_BASE_URL", ""),
             api_key=setting("ASASQL_CHAT_API_KEY", ""),
+            device=device_setting("ASASQL_CHAT_DEVICE"),
             home=home,
             **int_settings(
                 concurrency="ASASQL_CHAT_CONCURRENCY",
@@ -58,8 +67,11 @@ def build_resources() -> dict[str, object]:
         "embedder": Embedder(
             model=setting("ASASQL_EMBED_MODEL", ""),
             query_instruction=setting("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
+            device=device_setting("ASASQL_EMBED_DEVICE"),
         ),
-        "reward_base": RewardModel(base=setting("ASASQL_REWARD_BASE", "embedder")),
+        "reward_base": RewardModel(
+            base=setting("ASASQL_REWARD_BASE", "embedder"), device=device_setting("ASASQL_REWARD_DEVICE")
+        ),
         "nl2sql_base": Nl2SqlBase(model=setting("ASASQL_NL2SQL_BASE", "")),
         "annotator": Annotator(
             kind=setting("ASASQL_ANNOTATOR", "reference"), annotator_id=setting("ASASQL_ANNOTATOR_ID", "")

@@ -82,13 +82,19 @@ def test_round_new_adds_rounds_in_order_and_annotate_refuses_what_is_not_there(t
     assert not_labeled.returncode == 2 and "clusters[round_0] is not materialized" in not_labeled.stderr
 
 
-def test_a_bad_numeric_setting_stops_the_run_before_it_starts(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ASASQL_CHAT_CONCURRENCY": "many"}, "ASASQL_CHAT_CONCURRENCY='many': expected a whole number"),
+        ({"ASASQL_REWARD_DEVICE": "gpu"}, "ASASQL_REWARD_DEVICE='gpu': not a torch device"),
+    ],
+)
+def test_a_bad_setting_stops_the_run_before_it_starts(tmp_path: Path, env: dict[str, str], message: str) -> None:
     domain = write_domain(tmp_path / "shop")
-    env = {"ASASQL_CHAT_CONCURRENCY": "many"}
     bad = subprocess.run(
         [ASASQL, "run", "--domain", str(domain), "--home", str(tmp_path / "home")],
         capture_output=True, text=True, env=os.environ | env, timeout=300,
     )
     assert bad.returncode == 2, bad.stderr
-    assert "ASASQL_CHAT_CONCURRENCY='many': expected a whole number" in bad.stderr
+    assert message in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "home" / "parquet").exists()

@@ -17,6 +17,7 @@ from asasql_resources.models.adapters import (
     load_manifest,
     save_adapter,
 )
+from asasql_resources.models.devices import DeviceError
 from asasql_resources.models.locate import ModelNotFound
 from asasql_resources.models.reward import (
     RewardModel,
@@ -195,6 +196,27 @@ def test_resource_mirrors_settings(tiny_model: Path, monkeypatch: pytest.MonkeyP
         assert reward.settings() == RewardSettings(base=str(tiny_model), max_length=96)
         assert reward.load().score(PAIRS[:3], batch_size=reward.batch_size).shape == (3,)
     assert RewardModel().settings() == RewardSettings()
+
+
+def test_device_setting_places_the_model_and_scores_come_back(
+    tiny_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ASASQL_REWARD_DEVICE", "cpu")
+    resource = RewardModel(base=str(tiny_model), max_length=96, device=dg.EnvVar("ASASQL_REWARD_DEVICE"))
+    with dg.build_resources({"reward": resource}) as resources:
+        handle = resources.reward.load()
+    assert handle.device == torch.device("cpu")
+    assert all(p.device == handle.device for p in handle.model.parameters())
+    scores = handle.score(PAIRS[:3])
+    assert isinstance(scores, np.ndarray) and scores.dtype == np.float32 and scores.shape == (3,)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks a machine without CUDA")
+def test_unreachable_device_names_the_setting_before_loading(tiny_model: Path) -> None:
+    with pytest.raises(DeviceError, match=r"ASASQL_REWARD_DEVICE='cuda': torch .* sees no CUDA device here"):
+        RewardModel(base=str(tiny_model), device="cuda").load()
+    with pytest.raises(DeviceError, match=r"ASASQL_REWARD_DEVICE='gpu': not a torch device"):
+        RewardModel(base=str(tiny_model), device="gpu").load()
 
 
 @pytest.mark.bundled_model

@@ -212,10 +212,11 @@ def settings_ok() -> bool:
     from pydantic import ValidationError
 
     from asasql_assets.resources import SettingError, build_resources
+    from asasql_resources.models.devices import DeviceError
 
     try:
         build_resources()
-    except (SettingError, ValidationError) as error:
+    except (SettingError, DeviceError, ValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return False
     return True

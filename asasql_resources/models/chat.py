@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from asasql_resources.models.cache import LlmCache, cache_key, cacheable
+from asasql_resources.models.devices import resolve_device
 from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import resolve_model
 from asasql_resources.models.prompts import ChatPrompt
@@ -57,7 +58,7 @@ class ChatModel(dg.ConfigurableResource):
     base_url: str = Field(default="", description="openai: the server's base URL, e.g. http://host:8000/v1; env ASASQL_CHAT_BASE_URL.")
     api_key: str = Field(default="", description="openai: the API key, if the server wants one; env ASASQL_CHAT_API_KEY.")
     dtype: str = Field(default="auto", description="transformers: auto (bf16 where faster), float32, bfloat16, float16.")
-    device: str = Field(default="cpu", description="transformers: cpu or cuda.")
+    device: str = Field(default="cpu", description="transformers: cpu, cuda, cuda:N or mps; env ASASQL_CHAT_DEVICE.")
     batch_size: int = Field(default=32, ge=1, description="transformers: sequences per generate call.")
     concurrency: int = Field(default=8, ge=1, description="openai: requests in flight.")
     timeout_s: float = Field(default=120.0, gt=0, description="openai: seconds per request.")
@@ -83,9 +84,8 @@ class ChatModel(dg.ConfigurableResource):
                 )
             else:
                 location = resolve_model(self.model, "ASASQL_CHAT_MODEL")
-                _BACKENDS[key] = LocalChatBackend(
-                    location, dtype=self.dtype, device=self.device, batch_size=self.batch_size
-                )
+                device = str(resolve_device(self.device, "ASASQL_CHAT_DEVICE"))
+                _BACKENDS[key] = LocalChatBackend(location, dtype=self.dtype, device=device, batch_size=self.batch_size)
         return _BACKENDS[key]
 
     @property

@@ -11,12 +11,14 @@ import dagster as dg
 import numpy as np
 from pydantic import Field
 
+from asasql_resources.models.devices import resolve_device
 from asasql_resources.models.locate import ModelNotFound, bundled_embedder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 SETTING = "ASASQL_EMBED_MODEL"
+DEVICE_SETTING = "ASASQL_EMBED_DEVICE"
 
 _MODELS: dict[tuple[str, str], SentenceTransformer] = {}
 _MODELS_LOCK = threading.Lock()
@@ -70,7 +72,7 @@ class Embedder(dg.ConfigurableResource):
         ),
     )
     batch_size: int = Field(default=64, ge=1, description="Sentences per forward pass.")
-    device: str = Field(default="cpu", description="Torch device, e.g. 'cpu', 'cuda' or 'cuda:1'.")
+    device: str = Field(default="cpu", description=f"Torch device: cpu, cuda, cuda:N or mps; env {DEVICE_SETTING}.")
 
     @property
     def identity(self) -> str:
@@ -101,4 +103,5 @@ class Embedder(dg.ConfigurableResource):
 
     def _sentence_transformer(self) -> SentenceTransformer:
         """The shared SentenceTransformer for this resource's model and device."""
-        return load_sentence_transformer(resolve_embedder(self.model), self.device, self.model)
+        device = str(resolve_device(self.device, DEVICE_SETTING))
+        return load_sentence_transformer(resolve_embedder(self.model), device, self.model)

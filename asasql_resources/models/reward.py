@@ -18,12 +18,14 @@ from pydantic import Field
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from asasql_resources.models.adapters import check_adapter_base, load_manifest
+from asasql_resources.models.devices import resolve_device
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.local import DTYPES
 from asasql_resources.models.locate import ModelLocation, bundled_embedder, resolve_model
 from asasql_resources.models.sampling import Progress
 
 BASE_SETTING = "ASASQL_REWARD_BASE"
+DEVICE_SETTING = "ASASQL_REWARD_DEVICE"
 EMBEDDER_BASE = "embedder"
 INIT_SEED = 0
 
@@ -146,6 +148,11 @@ class RewardModelHandle:
         """The base's identity, as recorded in adapter manifests."""
         return self.location.identity
 
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are: inputs go there, scores come back to the CPU."""
+        return next(self.model.parameters()).device
+
     def encode(self, question: str, schema_context: str, sql: str) -> list[int]:
         """Token ids of one pair, truncated to this model's max_length."""
         return encode_pair(self.tokenizer, question, schema_context, sql, self.max_length)
@@ -166,14 +173,20 @@ class RewardModelHandle:
             with torch.inference_mode():
                 for start in range(0, len(order), batch_size):
                     batch = order[start : start + batch_size]
-                    input_ids, attention_mask = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id)
-                    logits = self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-                    scores[batch] = torch.sigmoid(logits[:, 0].float()).numpy()
+                    logits = self.logits([encoded[i] for i in batch])
+                    scores[batch] = torch.sigmoid(logits).cpu().numpy()
                     if progress is not None:
                         progress(start + len(batch), len(order))
         finally:
             self.model.train(was_training)
         return scores
+
+
+    def logits(self, sequences: Sequence[list[int]]) -> torch.Tensor:
+        """One float32 logit per token id list, computed on the model's device (padded to the longest)."""
+        input_ids, attention_mask = pad_batch(sequences, self.tokenizer.pad_token_id)
+        out = self.model(input_ids=input_ids.to(self.device), attention_mask=attention_mask.to(self.device))
+        return out.logits[:, 0].float()
 
 
 def pad_batch(sequences: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -187,8 +200,10 @@ def pad_batch(sequences: Sequence[list[int]], pad_id: int) -> tuple[torch.Tensor
     return input_ids, attention_mask
 
 
-def load_reward_model(settings: RewardSettings, adapter_dir: Path | None = None) -> RewardModelHandle:
-    """Wrap a copy of the cached base with a fresh LoRA adapter, or with the saved one in adapter_dir."""
+def load_reward_model(
+    settings: RewardSettings, adapter_dir: Path | None = None, device: torch.device | str = "cpu"
+) -> RewardModelHandle:
+    """Wrap a copy of the cached base, moved to `device`, with a fresh LoRA adapter or the saved one in adapter_dir."""
     location = base_location(settings.base)
     if adapter_dir is not None:
         check_adapter_base(adapter_dir, load_manifest(adapter_dir), location.identity, "reward")
@@ -196,7 +211,7 @@ def load_reward_model(settings: RewardSettings, adapter_dir: Path | None = None)
         tokenizer, base = load_base(location, settings.dtype)
     except BaseLoadError as exc:
         raise ValueError(f"{BASE_SETTING}={settings.base!r}: {exc}") from None
-    model = copy.deepcopy(base)
+    model = copy.deepcopy(base).to(device)
     with torch.random.fork_rng():
         torch.manual_seed(INIT_SEED)
         if adapter_dir is None:
@@ -229,6 +244,10 @@ class RewardModel(dg.ConfigurableResource):
         description="Weights dtype: float32, bfloat16 or float16 (on CPUs without AVX512-BF16 or AMX, bf16 is slower).",
     )
     batch_size: int = Field(default=16, ge=1, description="Pairs per forward pass when scoring.")
+    device: str = Field(
+        default="cpu",
+        description=f"Torch device that scores and trains: cpu, cuda, cuda:N or mps; env {DEVICE_SETTING}.",
+    )
 
     def settings(self) -> RewardSettings:
         """These fields as RewardSettings."""
@@ -243,4 +262,4 @@ class RewardModel(dg.ConfigurableResource):
 
     def load(self, adapter_dir: Path | None = None) -> RewardModelHandle:
         """Load the base (cached per process) with a fresh adapter, or the one saved in adapter_dir."""
-        return load_reward_model(self.settings(), adapter_dir)
+        return load_reward_model(self.settings(), adapter_dir, resolve_device(self.device, DEVICE_SETTING))

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from asasql_resources.models.reward import RewardModelHandle, pad_batch
+from asasql_resources.models.reward import RewardModelHandle
 from asasql_resources.models.training import BestEpoch, check_settings, length_grouped_batches, split_validation
 
 
@@ -89,8 +89,7 @@ def binary_metrics(labels: Sequence[bool], scores: Sequence[float], threshold: f
 
 def batch_logits(handle: RewardModelHandle, encoded: Sequence[list[int]], batch: Sequence[int]) -> torch.Tensor:
     """The model's one logit per example of batch, as float32, padded to the batch's longest sequence."""
-    input_ids, attention_mask = pad_batch([encoded[i] for i in batch], handle.tokenizer.pad_token_id)
-    return handle.model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
+    return handle.logits([encoded[i] for i in batch])
 
 
 def weighted_loss(
@@ -170,10 +169,10 @@ def train_reward_model(
     started = time.perf_counter()
     train_idx, val_idx = split_validation(label_list, settings.val_fraction, settings.seed)
     eval_idx, split_name = (val_idx, "val") if val_idx else (train_idx, "train")
-    labels = torch.tensor(label_list, dtype=torch.float32)
+    labels = torch.tensor(label_list, dtype=torch.float32, device=handle.device)
     train_positives = int(labels[train_idx].sum())
     class_counts = torch.tensor([len(train_idx) - train_positives, train_positives], dtype=torch.float32)
-    weights = len(train_idx) / (2 * class_counts)
+    weights = (len(train_idx) / (2 * class_counts)).to(handle.device)
     encoded = [handle.encode(question, schema, sql) for question, schema, sql, _ in examples]
     lengths = [len(ids) for ids in encoded]
     trainable = {name: p for name, p in handle.model.named_parameters() if p.requires_grad}
