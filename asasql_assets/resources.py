@@ -72,7 +72,9 @@ def build_resources() -> dict[str, object]:
         "reward_base": RewardModel(
             base=setting("ASASQL_REWARD_BASE", "embedder"), device=device_setting("ASASQL_REWARD_DEVICE")
         ),
-        "nl2sql_base": Nl2SqlBase(model=setting("ASASQL_NL2SQL_BASE", "")),
+        "nl2sql_base": Nl2SqlBase(
+            model=setting("ASASQL_NL2SQL_BASE", ""), device=device_setting("ASASQL_NL2SQL_DEVICE")
+        ),
         "annotator": Annotator(
             kind=setting("ASASQL_ANNOTATOR", "reference"), annotator_id=setting("ASASQL_ANNOTATOR_ID", "")
         ),

@@ -8,6 +8,7 @@ import torch
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.devices import DeviceError, resolve_device
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.nl2sql import Nl2SqlBase
 
 
 def test_cpu_is_accepted_in_any_spelling() -> None:
@@ -47,3 +48,10 @@ def test_chat_and_embedder_check_their_device_settings(tmp_path: Path) -> None:
         ChatModel(device="gpu", home=str(tmp_path)).client()
     with pytest.raises(DeviceError, match=r"ASASQL_EMBED_DEVICE='cuda:x': not a torch device"):
         Embedder(device="cuda:x").encode(["a question"])
+
+
+def test_nl2sql_base_loads_on_its_device_and_checks_the_setting(tiny_model: Path) -> None:
+    model, _ = Nl2SqlBase(model=str(tiny_model), device="cpu").load()
+    assert {p.device for p in model.parameters()} == {torch.device("cpu")}
+    with pytest.raises(DeviceError, match=r"ASASQL_NL2SQL_DEVICE='gpu': not a torch device"):
+        Nl2SqlBase(model=str(tiny_model), device="gpu").load()

@@ -150,7 +150,7 @@ def test_an_empty_training_set_names_the_filter_that_emptied_it(tiny_model: Path
 
 
 def test_export_writes_every_format_and_predict_answers_from_the_latest_model(
-    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+    tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     home = _home(tmp_path, _dataset())
     assert _materialize(home, tiny_model, [nl2sql_model]).success
@@ -184,6 +184,12 @@ def test_export_writes_every_format_and_predict_answers_from_the_latest_model(
         main(["predict", "--file", str(questions), "--out", str(tmp_path / "bad.json"), *args])
     assert done.value.code == 1 and not (tmp_path / "bad.json").exists()
     assert 'item 0: expected an object with a non-empty string "question"' in capsys.readouterr().err
+
+    monkeypatch.setenv("ASASQL_NL2SQL_DEVICE", "gpu")
+    with pytest.raises(SystemExit) as done:
+        main(["predict", "How many regions are there?", *args])
+    assert done.value.code == 1
+    assert "error: ASASQL_NL2SQL_DEVICE='gpu': not a torch device" in capsys.readouterr().err
 
 
 def test_export_without_a_run_says_what_to_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

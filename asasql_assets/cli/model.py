@@ -51,10 +51,11 @@ def _prompt_settings(home: Home) -> tuple[int, bool]:
 
 
 def _embedder() -> Embedder:
-    """The embedder of the run's settings (ASASQL_EMBED_MODEL, ASASQL_EMBED_QUERY_INSTRUCTION)."""
+    """The embedder of the run's settings (ASASQL_EMBED_MODEL, ASASQL_EMBED_QUERY_INSTRUCTION, ASASQL_EMBED_DEVICE)."""
     return Embedder(
         model=os.environ.get("ASASQL_EMBED_MODEL", ""),
         query_instruction=os.environ.get("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
+        device=os.environ.get("ASASQL_EMBED_DEVICE", "cpu"),
     )
 
 
@@ -208,7 +209,8 @@ def load_predictor(home: Home, domain: Path | None) -> Predictor:
     trained = _asset(home, "nl2sql_model").row(0, named=True)
     catalog = _asset(home, "schema_catalog")
     loaded = load_domain(_domain(domain))
-    model, tokenizer = Nl2SqlBase(model=trained["base"]).load(Path(trained["adapter_path"]))
+    base = Nl2SqlBase(model=trained["base"], device=os.environ.get("ASASQL_NL2SQL_DEVICE", "cpu"))
+    model, tokenizer = base.load(Path(trained["adapter_path"]))
     context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
     bank = load_bank(Path(trained["adapter_path"]), _embedder()) if trained["example_in_prompt"] else None
     return Predictor(model, tokenizer, context, bank, loaded)

@@ -202,9 +202,9 @@ def encode_example(tokenizer: PreTrainedTokenizerBase, prompt: ChatPrompt, sql: 
     return prompt_ids + answer, [IGNORE_INDEX] * len(prompt_ids) + answer
 
 
-def fresh_base(base: BaseModel, dtype: str) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """A private copy of the base model (loaded once per process) and its tokenizer."""
-    loaded = load_causal_lm(model_location(base), dtype)
+def fresh_base(base: BaseModel, dtype: str, device: str = "cpu") -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A private copy of the base model (loaded once per process, on `device`) and its tokenizer."""
+    loaded = load_causal_lm(model_location(base), dtype, device)
     return copy.deepcopy(loaded.model), loaded.tokenizer
 
 
@@ -286,8 +286,9 @@ def train_sft(
     examples: Sequence[SftExample],
     settings: SftSettings = SftSettings(),
     progress: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> tuple[PeftModel, PreTrainedTokenizerBase, SftReport]:
-    """Fine-tune a LoRA on a copy of the base; restore the best validation epoch and return it in eval mode.
+    """Fine-tune a LoRA on a copy of the base, on `device`; restore the best validation epoch, return it in eval mode.
 
     Without a validation split (fewer than 10 examples, or val_fraction 0), every epoch runs, the last is kept,
     and the val_loss is measured on the train split (metrics_split "train").
@@ -296,7 +297,7 @@ def train_sft(
         raise ValueError("no (prompt, SQL) examples to fine-tune the NL2SQL model on")
     started = time.perf_counter()
     say = progress or (lambda line: None)
-    model, tokenizer = fresh_base(base, settings.dtype)
+    model, tokenizer = fresh_base(base, settings.dtype, device)
     encoded = [encode_example(tokenizer, prompt, sql, settings.max_length) for prompt, sql in examples]
     lengths = [len(ids) for ids, _ in encoded]
     pad = pad_id(tokenizer)
@@ -388,11 +389,11 @@ def merge_and_save(model: PeftModel, tokenizer: PreTrainedTokenizerBase, folder:
 
 
 def load_sft_model(
-    base: BaseModel, adapter_dir: Path, dtype: str = "float32"
+    base: BaseModel, adapter_dir: Path, dtype: str = "float32", device: str = "cpu"
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    """The base with the saved "nl2sql" adapter merged in, for inference (eval mode), and its tokenizer."""
+    """The base with the saved "nl2sql" adapter merged in, on `device`, for inference (eval mode), and its tokenizer."""
     location = model_location(base)
     check_adapter_base(adapter_dir, load_manifest(adapter_dir), location.identity, "nl2sql")
-    model, tokenizer = fresh_base(location, dtype)
+    model, tokenizer = fresh_base(location, dtype, device)
     merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     return merged.eval(), tokenizer
