@@ -522,9 +522,12 @@ def decode(
 
 def lookup_draft(context: list[int], stop_ids: torch.Tensor, size: int) -> list[int]:
     """Up to `size` tokens that followed the context's last LOOKUP_NGRAM (or fewer) tokens where they appeared
-    before in it, cut before a stop token (transformers' prompt lookup); none where they did not appear."""
+    before in it, cut before a stop token (transformers' prompt lookup); none where they did not appear.
+
+    The lookup runs on the CPU, whatever device `stop_ids` are on.
+    """
     lookup = PromptLookupCandidateGenerator(
-        eos_token_id=stop_ids,
+        eos_token_id=stop_ids.cpu(),
         num_output_tokens=size,
         max_matching_ngram_size=LOOKUP_NGRAM,
         max_length=len(context) + size + 1,
