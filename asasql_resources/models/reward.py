@@ -181,7 +181,6 @@ class RewardModelHandle:
             self.model.train(was_training)
         return scores
 
-
     def logits(self, sequences: Sequence[list[int]]) -> torch.Tensor:
         """One float32 logit per token id list, computed on the model's device (padded to the longest)."""
         input_ids, attention_mask = pad_batch(sequences, self.tokenizer.pad_token_id)
