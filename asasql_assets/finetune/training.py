@@ -78,7 +78,7 @@ def train_or_reuse(
         bank = ExampleBank(dataset, embedder) if embedder is not None else None
         shown = train_examples(bank) if bank is not None else [None] * dataset.height
         examples = training_examples(dataset, schema_context, dialect, shown)
-        model, tokenizer, report = train_sft(location, examples, settings, log, base.torch_device())
+        model, tokenizer, report = train_sft(location, examples, settings, log, base.checked_device())
         save_bank = (lambda folder: write_frame(bank.pairs, folder / BANK_FILE)) if bank is not None else None
         save_sft_adapter(model, tokenizer, adapter_dir, location, settings, report, version, save_bank)
         if merged_dir is not None:

@@ -37,14 +37,14 @@ class Nl2SqlBase(dg.ConfigurableResource):
         """The base model on disk; a missing path raises ModelNotFound naming the setting."""
         return model_location(self.model)
 
-    def torch_device(self) -> str:
+    def checked_device(self) -> str:
         """The device setting, checked (a DeviceError names the setting when this machine cannot use it)."""
         return str(resolve_device(self.device, DEVICE_SETTING))
 
     def load(self, adapter_dir: Path | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         """The base (shared, eval mode) or, with adapter_dir, a copy with that nl2sql adapter merged in."""
         if adapter_dir is not None:
-            return load_sft_model(self.location(), adapter_dir, self.dtype, self.torch_device())
-        loaded = load_causal_lm(self.location(), self.dtype, self.torch_device())
+            return load_sft_model(self.location(), adapter_dir, self.dtype, self.checked_device())
+        loaded = load_causal_lm(self.location(), self.dtype, self.checked_device())
         return loaded.model.eval(), loaded.tokenizer
 
