@@ -98,3 +98,9 @@ def test_a_bad_setting_stops_the_run_before_it_starts(tmp_path: Path, env: dict[
     assert bad.returncode == 2, bad.stderr
     assert message in bad.stderr
     assert "Traceback" not in bad.stderr and not (tmp_path / "home" / "parquet").exists()
+
+
+def test_serve_refuses_a_device_it_cannot_use() -> None:
+    bad = _asasql("serve", "--device", "gpu", "--port", "0")
+    assert bad.returncode == 2 and "error: --device='gpu': not a torch device" in bad.stderr, bad.stderr
+    assert "Traceback" not in bad.stderr

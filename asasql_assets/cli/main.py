@@ -93,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     served.add_argument("--host", default="127.0.0.1")
     served.add_argument("--port", type=int, default=8000)
     served.add_argument("--batch-size", type=int, default=16, help="sequences per batched generate call")
-    served.set_defaults(handler=lambda a: _command("serve").serve_model(a.model, a.host, a.port, a.batch_size))
+    served.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
+    served.set_defaults(
+        handler=lambda a: _command("serve").serve_model(a.model, a.host, a.port, a.batch_size, a.device)
+    )
     return parser
 
 

@@ -2,19 +2,24 @@
 
 import sys
 
+from asasql_resources.models.devices import DeviceError, resolve_device
 from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import ModelNotFound, resolve_model
 from asasql_resources.models.server import serve
 
 
-def serve_model(model: str, host: str, port: int, batch_size: int) -> int:
-    """Load the model, then serve /v1/chat/completions until interrupted."""
+def serve_model(model: str, host: str, port: int, batch_size: int, device: str = "cpu") -> int:
+    """Load the model on `device`, then serve /v1/chat/completions until interrupted."""
     try:
         backend = LocalChatBackend(
-            resolve_model(model, "--model"), batch_size=batch_size, setting="--model", keep_packed=True
+            resolve_model(model, "--model"),
+            device=str(resolve_device(device, "--device")),
+            batch_size=batch_size,
+            setting="--model",
+            keep_packed=True,
         )
         backend.loaded()
-    except ModelNotFound as error:
+    except (ModelNotFound, DeviceError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     name = model or "smollm2-135m-instruct"
