@@ -19,7 +19,7 @@ from asasql_assets.evaluation.examples import Example, ExampleBank, load_bank, t
 from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context, nl2sql_prompt
 from asasql_assets.progress import progress_line
 from asasql_resources.domain import Domain, DomainValidationError, load_domain
-from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.embedder import DEVICE_SETTING as EMBED_DEVICE, SETTING as EMBED_MODEL, Embedder
 from asasql_resources.models.sampling import Progress
 from asasql_resources.warehouse import Home, read_frame, resolve_home
 
@@ -53,9 +53,9 @@ def _prompt_settings(home: Home) -> tuple[int, bool]:
 def _embedder() -> Embedder:
     """The embedder of the run's settings (ASASQL_EMBED_MODEL, ASASQL_EMBED_QUERY_INSTRUCTION, ASASQL_EMBED_DEVICE)."""
     return Embedder(
-        model=os.environ.get("ASASQL_EMBED_MODEL", ""),
+        model=os.environ.get(EMBED_MODEL, ""),
         query_instruction=os.environ.get("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
-        device=os.environ.get("ASASQL_EMBED_DEVICE", "cpu"),
+        device=os.environ.get(EMBED_DEVICE, "cpu"),
     )
 
 
@@ -204,12 +204,12 @@ def load_predictor(home: Home, domain: Path | None) -> Predictor:
 
     Raises MissingAsset, DomainValidationError, or ValueError/OSError for a model that cannot load.
     """
-    from asasql_resources.models.nl2sql import Nl2SqlBase
+    from asasql_resources.models.nl2sql import DEVICE_SETTING, Nl2SqlBase
 
     trained = _asset(home, "nl2sql_model").row(0, named=True)
     catalog = _asset(home, "schema_catalog")
     loaded = load_domain(_domain(domain))
-    base = Nl2SqlBase(model=trained["base"], device=os.environ.get("ASASQL_NL2SQL_DEVICE", "cpu"))
+    base = Nl2SqlBase(model=trained["base"], device=os.environ.get(DEVICE_SETTING, "cpu"))
     model, tokenizer = base.load(Path(trained["adapter_path"]))
     context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
     bank = load_bank(Path(trained["adapter_path"]), _embedder()) if trained["example_in_prompt"] else None

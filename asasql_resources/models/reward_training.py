@@ -87,11 +87,6 @@ def binary_metrics(labels: Sequence[bool], scores: Sequence[float], threshold: f
     }
 
 
-def batch_logits(handle: RewardModelHandle, encoded: Sequence[list[int]], batch: Sequence[int]) -> torch.Tensor:
-    """The model's one logit per example of batch, as float32, padded to the batch's longest sequence."""
-    return handle.logits([encoded[i] for i in batch])
-
-
 def weighted_loss(
     logits: torch.Tensor, batch: Sequence[int], labels: torch.Tensor, weights: torch.Tensor
 ) -> torch.Tensor:
@@ -116,7 +111,7 @@ def evaluate(
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
-            logits = batch_logits(handle, encoded, batch)
+            logits = handle.logits([encoded[i] for i in batch])
             total += weighted_loss(logits, batch, labels, weights).item()
             scores.update(zip(batch, torch.sigmoid(logits).tolist(), strict=True))
     return total / len(order), np.array([scores[i] for i in indices])
@@ -136,7 +131,7 @@ def train_epoch(
     parameters = [p for group in optimizer.param_groups for p in group["params"]]
     total = 0.0
     for batch in batches:
-        loss = weighted_loss(batch_logits(handle, encoded, batch), batch, labels, weights)
+        loss = weighted_loss(handle.logits([encoded[i] for i in batch]), batch, labels, weights)
         optimizer.zero_grad(set_to_none=True)
         (loss / len(batch)).backward()
         torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
