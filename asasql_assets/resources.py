@@ -9,8 +9,8 @@ from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.devices import resolve_device
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.nl2sql import Nl2SqlBase
-from asasql_resources.models.reward import RewardModel
+from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.reward.model import RewardModel
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 

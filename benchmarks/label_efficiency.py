@@ -23,17 +23,17 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 
-from asasql_assets.active.history import with_context
+from asasql_resources.reward.pairs import with_context
 from asasql_assets.active.selection import STRATEGIES, cluster_pool, redundant_members, select_batch
-from asasql_assets.active.steps import training_frame
+from asasql_resources.reward.pairs import training_frame
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import reference_questions, synthesize_candidates
 from asasql_resources.annotation import reference_labels
 from asasql_resources.domain import load_domain
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.reward import RewardSettings, load_reward_model
-from asasql_resources.models.reward_training import TrainSettings, binary_metrics, train_reward_model
+from asasql_resources.reward.model import RewardSettings, load_reward_model
+from asasql_resources.reward.training import TrainSettings, binary_metrics, train_reward_model
 from asasql_resources.sandbox import SqlSandbox
 
 DOMAIN = Path(__file__).resolve().parents[1] / "project_data"

@@ -22,8 +22,8 @@ def main() -> None:
     parser.add_argument("--domain", type=Path, default=Path("project_data"))
     parser.add_argument("--questions", type=int, default=24)
     args = parser.parse_args()
-    predictor = load_predictor(Home(resolve_home(args.home)), args.domain)
-    questions = predictor.domain.test_set["question"].to_list()[: args.questions]
+    predictor, domain = load_predictor(Home(resolve_home(args.home)), args.domain)
+    questions = domain.test_set["question"].to_list()[: args.questions]
     predictor.answer(questions[:1])  # oneDNN builds its kernels once per process
     settings = {"lookup": decode.LOOKUP_TOKENS, "plain": 0}
     seconds = dict.fromkeys(settings, 0.0)

@@ -11,8 +11,8 @@ import argparse
 import time
 from pathlib import Path
 
-from asasql_assets.evaluation.prompting import domain_schema_context, nl2sql_prompt
-from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS, SQL_STOP
+from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
+from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS, SQL_STOP
 from asasql_resources.domain import load_domain
 from asasql_resources.models.decode import PrefixStore
 from asasql_resources.models.local import LocalChatBackend

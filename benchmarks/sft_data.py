@@ -20,15 +20,16 @@ from pathlib import Path
 import polars as pl
 import torch
 
-from asasql_assets.evaluation.examples import ExampleBank, train_examples
-from asasql_assets.evaluation.prompting import domain_schema_context
+from asasql_resources.nl2sql.examples import ExampleBank
+from asasql_resources.nl2sql.predict import Predictor
+from asasql_resources.nl2sql.prompt import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, test_items
 from asasql_assets.finetune.augment import value_swaps
-from asasql_assets.finetune.training import training_examples
+from asasql_resources.nl2sql.training import training_examples
 from asasql_resources.domain import load_domain
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.nl2sql import Nl2SqlBase
-from asasql_resources.models.sft import SftSettings, train_sft
+from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.finetune import SftSettings, train_sft
 from asasql_resources.sandbox import SqlSandbox
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
@@ -59,14 +60,14 @@ def main() -> None:
         )
         dataset = pl.concat([pairs, swapped.select("question", "sql")])
         bank = ExampleBank(dataset, embedder) if args.examples else None
-        shown = train_examples(bank) if bank else [None] * dataset.height
-        at_test = bank.nearest(items["question"].to_list()) if bank else [None] * items.height
+        prompter = Predictor(None, context, "duckdb", bank)
+        at_test = prompter.examples(items["question"].to_list())
         print(f"training set: {pairs.height} pairs + {swapped.height} value swaps; examples in prompts: {args.examples}")
 
         def judged(name: str, model: torch.nn.Module, tokenizer: object) -> pl.DataFrame:
+            predictor = Predictor(lambda: (model, tokenizer), context, "duckdb")
             _, summary = evaluate_model(
-                name, model, tokenizer, items, at_test, context, session, dialect="duckdb",
-                max_new_tokens=128, batch_size=16, log=lambda line: None,
+                name, predictor, items, at_test, session, max_new_tokens=128, batch_size=16, log=lambda line: None
             )
             return summary
 
@@ -74,7 +75,7 @@ def main() -> None:
         started = time.perf_counter()
         settings = SftSettings(epochs=args.epochs, lora_layers=args.lora_layers or None)
         model, tokenizer, report = train_sft(
-            Nl2SqlBase().location(), training_examples(dataset, context, "duckdb", shown), settings, print
+            Nl2SqlBase().location(), training_examples(prompter, dataset), settings, print
         )
         seconds = time.perf_counter() - started
         tuned = judged("fine_tuned", model, tokenizer)

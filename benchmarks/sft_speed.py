@@ -24,11 +24,11 @@ from pathlib import Path
 import torch
 from peft import get_peft_model
 
-from asasql_assets.evaluation.prompting import domain_schema_context, nl2sql_prompt
+from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
 from asasql_resources.domain import load_domain
-from asasql_resources.models import sft
+from asasql_resources.nl2sql import finetune as sft
 from asasql_resources.models.locate import bundled_chat_model
-from asasql_resources.models.sft_forward import Trunk, compute_trunk, layers_skipped
+from asasql_resources.nl2sql.sft_forward import Trunk, compute_trunk, layers_skipped
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
 BATCH = 8

@@ -11,10 +11,10 @@ from asasql_assets.synthesis.candidates import (
     CONTEXT_STRATEGIES,
     CandidatePrompt,
     build_candidate_prompts,
-    extract_sql,
-    schema_context,
     sql_examples,
 )
+from asasql_resources.nl2sql.answer import extract_sql
+from asasql_resources.nl2sql.prompt import schema_context
 from asasql_resources.domain import load_domain
 from tests.domain_factory import CATALOG_SCHEMA
 

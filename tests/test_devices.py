@@ -8,7 +8,7 @@ import torch
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.devices import DeviceError, resolve_device
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.nl2sql import Nl2SqlBase
+from asasql_resources.nl2sql.base import Nl2SqlBase
 
 
 def test_cpu_is_accepted_in_any_spelling() -> None:

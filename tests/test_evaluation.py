@@ -10,12 +10,13 @@ import polars as pl
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from asasql_assets.evaluation import accuracy
-from asasql_assets.evaluation.accuracy import execution_accuracy, predict_sql, summarize
-from asasql_assets.evaluation.prompting import domain_schema_context, nl2sql_prompt
-from asasql_assets.synthesis.candidates import schema_context, sql_request
+from asasql_resources.nl2sql import predict as accuracy
+from asasql_assets.evaluation.accuracy import execution_accuracy, summarize
+from asasql_resources.nl2sql.predict import predict_sql
+from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
+from asasql_resources.nl2sql.prompt import schema_context, sql_request
 from asasql_resources.domain.loader import load_domain
-from asasql_resources.models.sft import fit_prompt
+from asasql_resources.nl2sql.finetune import fit_prompt
 from asasql_resources.sandbox import SandboxSession
 from tests.domain_factory import CATALOG_SCHEMA
 

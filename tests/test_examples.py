@@ -3,8 +3,8 @@
 import polars as pl
 import pytest
 
-from asasql_assets.evaluation.examples import ExampleBank, train_examples
-from asasql_assets.evaluation.prompting import nl2sql_prompt
+from asasql_resources.nl2sql.examples import ExampleBank, train_examples
+from asasql_resources.nl2sql.prompt import nl2sql_prompt
 from asasql_resources.models.embedder import Embedder
 
 PAIRS = pl.DataFrame(

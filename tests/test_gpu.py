@@ -11,13 +11,13 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from asasql_assets.evaluation.accuracy import predict_sql
+from asasql_resources.nl2sql.predict import predict_sql
 from asasql_resources.models.decode import decode
-from asasql_resources.models.nl2sql import Nl2SqlBase
-from asasql_resources.models.reward import RewardSettings, load_reward_model
-from asasql_resources.models.reward_training import TrainSettings, train_reward_model
+from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.reward.model import RewardSettings, load_reward_model
+from asasql_resources.reward.training import TrainSettings, train_reward_model
 from asasql_resources.models.sampling import Sampling
-from asasql_resources.models.sft import save_sft_adapter, train_sft
+from asasql_resources.nl2sql.finetune import save_sft_adapter, train_sft
 from tests import test_decode, test_reward_training, test_sft
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

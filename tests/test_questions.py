@@ -15,11 +15,11 @@ from asasql_assets.synthesis.questions import (
     build_question_prompts,
     dedup_questions,
     involved_columns,
-    normalise_question,
     parse_questions,
     question_id,
 )
 from asasql_resources.domain import Domain, load_domain
+from asasql_resources.domain.leaks import normalise_question
 
 DEMO = Path(__file__).resolve().parent.parent / "project_data"
 PER_TABLE = 6

@@ -19,7 +19,7 @@ from asasql_resources.models.adapters import (
 )
 from asasql_resources.models.devices import DeviceError
 from asasql_resources.models.locate import ModelNotFound
-from asasql_resources.models.reward import (
+from asasql_resources.reward.model import (
     RewardModel,
     RewardModelHandle,
     RewardSettings,

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from asasql_resources.models.reward import RewardModelHandle, RewardSettings, load_reward_model
-from asasql_resources.models.reward_training import TrainSettings, binary_metrics, train_reward_model
+from asasql_resources.reward.model import RewardModelHandle, RewardSettings, load_reward_model
+from asasql_resources.reward.training import TrainSettings, binary_metrics, train_reward_model
 from asasql_resources.models.training import split_validation
 
 SCHEMA = "users(id; name; city; age)\norders(id; user_id; amount; status; day)\nitems(id; title; price; stock)"

@@ -6,10 +6,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from asasql_assets.active.history import MissingRound, earlier_labels, labeled_ids, stale_rounds, with_context
-from asasql_assets.active.partitions import round_key, round_number
+from asasql_assets.active.history import MissingRound, earlier_labels, labeled_ids, stale_rounds
+from asasql_resources.reward.pairs import with_context
+from asasql_assets.partitions import round_key, round_number
 from asasql_assets.active.rounds import StopRule
-from asasql_assets.active.steps import training_frame
+from asasql_resources.reward.pairs import training_frame
 from asasql_resources.warehouse import Home, content_hash, write_frame
 
 

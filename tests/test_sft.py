@@ -10,14 +10,14 @@ import torch
 from peft import PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from asasql_assets.evaluation.prompting import nl2sql_prompt
-from asasql_resources.models import sft
+from asasql_resources.nl2sql.prompt import nl2sql_prompt
+from asasql_resources.nl2sql import finetune as sft
 from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
 from asasql_resources.models.decode import decode
 from asasql_resources.models.locate import ModelLocation
 from asasql_resources.models.sampling import Sampling
-from asasql_resources.models.sft_forward import compute_trunk, decoder_layers, layers_skipped
-from asasql_resources.models.sft import (
+from asasql_resources.nl2sql.sft_forward import compute_trunk, decoder_layers, layers_skipped
+from asasql_resources.nl2sql.finetune import (
     IGNORE_INDEX,
     SftSettings,
     encode_example,

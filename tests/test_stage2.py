@@ -14,7 +14,7 @@ import pytest
 
 from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
 from asasql_assets.active.checks import reward_model_not_stale
-from asasql_assets.active.partitions import ROUNDS
+from asasql_assets.partitions import ROUNDS
 from asasql_assets.active.sensors import annotation_workbooks
 from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli import rounds as rounds_cli
@@ -29,7 +29,7 @@ from asasql_resources.domain import load_domain
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.reward import RewardModel
+from asasql_resources.reward.model import RewardModel
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, content_hash, read_frame, write_frame
 from asasql_resources.warehouse.io_manager import EXTRA_UPSTREAM_KEY

@@ -7,7 +7,7 @@ import dagster as dg
 import polars as pl
 import pytest
 
-import asasql_resources.models.sft as sft
+import asasql_resources.nl2sql.finetune as sft
 from asasql_assets.cli.main import main
 from asasql_assets.evaluation.assets import nl2sql_evaluation
 from asasql_assets.active.assets import reward_model
@@ -19,7 +19,7 @@ from asasql_assets.synthesis.assets import extracted_columns, forward_queries, n
 from asasql_assets.finetune.filtering import DATASET_SCHEMA
 from asasql_resources.domain import load_domain
 from asasql_resources.domain.resource import DomainResource
-from asasql_resources.models.nl2sql import Nl2SqlBase
+from asasql_resources.nl2sql.base import Nl2SqlBase
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, read_frame, write_frame
 

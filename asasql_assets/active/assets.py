@@ -9,9 +9,12 @@ from pydantic import Field
 
 from asasql_assets.active.history import MissingRound, answered_questions, earlier_labels, labeled_ids
 from asasql_assets.active.labeling import by_judge, by_reference, by_workbook, selected_items, with_corrections
-from asasql_assets.active.partitions import ROUNDS, round_number
+from asasql_assets.partitions import ROUNDS, round_number
 from asasql_assets.active.selection import STRATEGIES, uncertainty_summary
-from asasql_assets.active.steps import cluster_and_select, label_rows, score_pool, train_round, training_frame
+from asasql_assets.active.steps import cluster_and_select, label_rows
+from asasql_resources.reward.pairs import training_frame
+from asasql_resources.reward.scoring import score_pool
+from asasql_resources.reward.training import train_round
 from asasql_assets.failures import failure, user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import histogram, lines
@@ -21,8 +24,8 @@ from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.reward import RewardModel
-from asasql_resources.models.reward_training import TrainSettings
+from asasql_resources.reward.model import RewardModel
+from asasql_resources.reward.training import TrainSettings
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, read_frame
 

@@ -4,23 +4,15 @@ import json
 
 import polars as pl
 
-from asasql_assets.active.partitions import round_key, round_number
+from asasql_assets.partitions import LABELS_ASSET, MODEL_ASSET, round_key, round_number
 from asasql_resources.warehouse import Home
 from asasql_resources.warehouse.io_manager import version_label
 from asasql_resources.warehouse.store import read_frame
 
-LABELS_ASSET = "labeled_rounds"
-MODEL_ASSET = "reward_model"
 
 
 class MissingRound(ValueError):
     """A round was asked for before the rounds it builds on."""
-
-
-def with_context(frame: pl.DataFrame) -> pl.DataFrame:
-    """The frame with `context`: a pair's schema context in the seed's format, the table field then the column field."""
-    parts = [pl.when(pl.col(name) != "").then(pl.col(name)) for name in ("table", "column")]
-    return frame.with_columns(pl.concat_str(parts, separator="\n", ignore_nulls=True).fill_null("").alias("context"))
 
 
 def earlier_labels(home: Home, number: int) -> tuple[pl.DataFrame, dict[str, str]]:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import polars as pl
 
-from asasql_assets.active.history import with_context
+from asasql_resources.annotation.resource import CORRECTED_SUFFIX
+from asasql_resources.reward.pairs import with_context
 from asasql_resources.annotation import AnnotationError, judge_labels, read_workbook, reference_labels
 from asasql_resources.annotation.workbook import LABELS_SHEET
 from asasql_resources.domain import DomainIssue
@@ -15,7 +16,6 @@ from asasql_resources.sandbox import SandboxSession
 
 DECISION_SCHEMA = {"candidate_id": pl.String, "label": pl.Boolean, "source": pl.String, "note": pl.String}
 CORRECTION_SCHEMA = {"candidate_id": pl.String, "corrected_sql": pl.String, "note": pl.String}
-CORRECTED_SUFFIX = "#corrected"
 
 
 def selected_items(clusters: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:

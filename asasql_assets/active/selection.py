@@ -5,7 +5,7 @@ from collections.abc import Callable, Collection
 import numpy as np
 import polars as pl
 
-from asasql_resources.models.dedup import keep_mask, kmeans
+from asasql_resources.vectors.dedup import keep_mask, kmeans
 
 STRATEGIES = ("random", "uncertainty", "diversity", "hybrid")
 DEFAULT_STRATEGY = "hybrid"

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from asasql_assets.active.assets import labeled_rounds
-from asasql_assets.active.partitions import ROUNDS, round_number
+from asasql_assets.partitions import ROUNDS, round_number
 from asasql_resources.annotation import Annotator, workbook_status
 from asasql_resources.warehouse import WarehouseIOManager
 

@@ -7,20 +7,18 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_assets.evaluation.examples import Example, ExampleBank, load_bank, train_examples
-from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context, nl2sql_prompt
+from asasql_resources.nl2sql.examples import ExampleBank, load_bank
+from asasql_resources.nl2sql.predict import Predictor
+from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_assets.progress import progress_line
 from asasql_resources.domain import Domain, DomainValidationError, load_domain
 from asasql_resources.models.embedder import DEVICE_SETTING as EMBED_DEVICE, SETTING as EMBED_MODEL, Embedder
-from asasql_resources.models.sampling import Progress
 from asasql_resources.warehouse import Home, read_frame, resolve_home
 
 FORMATS = ("jsonl", "alpaca", "sharegpt")
@@ -59,43 +57,42 @@ def _embedder() -> Embedder:
     )
 
 
-def export_records(
-    dataset: pl.DataFrame, schema_context: str, dialect: str, fmt: str, shown: list[Example | None]
-) -> list[dict[str, Any]]:
+def export_records(dataset: pl.DataFrame, predictor: Predictor, fmt: str) -> list[dict[str, Any]]:
     """The training pairs in one format: jsonl (the seed's field names plus schema_context), alpaca or sharegpt.
 
-    alpaca and sharegpt carry the exact system and user turns that nl2sql_model is trained with, each row's
-    shown example (`shown`, aligned with the rows) included.
+    alpaca and sharegpt carry the exact system and user turns that nl2sql_model is trained with, each row showing
+    the example its training prompt shows (the nearest other pair of the predictor's bank).
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
-    records = []
-    for row, example in zip(dataset.iter_rows(named=True), shown, strict=True):
-        if fmt == "jsonl":
-            records.append(
-                {
-                    "origin_query": row["question"],
-                    "sql": row["sql"],
-                    "table_name": row["table_name"],
-                    "table": row["table"],
-                    "column": row["column"],
-                    "label": True,
-                    "schema_context": schema_context,
-                    "source": row["source"],
-                }
-            )
-            continue
-        prompt = nl2sql_prompt(schema_context, row["question"], dialect, example)
-        if fmt == "alpaca":
-            records.append({"instruction": prompt.user, "input": "", "output": row["sql"], "system": prompt.system})
-        else:
-            records.append(
-                {
-                    "conversations": [{"from": "human", "value": prompt.user}, {"from": "gpt", "value": row["sql"]}],
-                    "system": prompt.system,
-                }
-            )
-    return records
+    if fmt == "jsonl":
+        return [
+            {
+                "origin_query": row["question"],
+                "sql": row["sql"],
+                "table_name": row["table_name"],
+                "table": row["table"],
+                "column": row["column"],
+                "label": True,
+                "schema_context": predictor.schema_context,
+                "source": row["source"],
+            }
+            for row in dataset.iter_rows(named=True)
+        ]
+    questions = dataset["question"].to_list()
+    prompts = predictor.prompts(questions, predictor.examples(questions, training=True))
+    if fmt == "alpaca":
+        return [
+            {"instruction": prompt.user, "input": "", "output": sql, "system": prompt.system}
+            for prompt, sql in zip(prompts, dataset["sql"], strict=True)
+        ]
+    return [
+        {
+            "conversations": [{"from": "human", "value": prompt.user}, {"from": "gpt", "value": sql}],
+            "system": prompt.system,
+        }
+        for prompt, sql in zip(prompts, dataset["sql"], strict=True)
+    ]
 
 
 def write_json(records: list[dict[str, Any]], out: Path, lines: bool) -> None:
@@ -130,8 +127,9 @@ def export(fmt: str, out: Path, home_arg: Path | None, domain: Path | None) -> i
         return 1
     chars, with_example = _prompt_settings(home)
     context = domain_schema_context(catalog, max_chars=chars)
-    shown = train_examples(ExampleBank(dataset, _embedder())) if with_example and fmt != "jsonl" else None
-    records = export_records(dataset, context, loaded.config.sql_dialect, fmt, shown or [None] * dataset.height)
+    bank = ExampleBank(dataset, _embedder()) if with_example and fmt != "jsonl" else None
+    predictor = Predictor(None, context, loaded.config.sql_dialect, bank)
+    records = export_records(dataset, predictor, fmt)
     write_json(records, out, lines=fmt == "jsonl")
     print(f"wrote {len(records)} {fmt} records to {out}")
     return 0
@@ -164,56 +162,23 @@ def _rows(columns: list[str], rows: list[tuple]) -> Iterator[str]:
         yield "\t".join("" if value is None else str(value) for value in row)
 
 
-@dataclass(frozen=True)
-class Predictor:
-    """A home's latest nl2sql_model, ready to answer questions about its domain as `asasql predict` does."""
-
-    model: PreTrainedModel
-    tokenizer: PreTrainedTokenizerBase
-    schema_context: str
-    bank: ExampleBank | None
-    domain: Domain
-
-    @property
-    def dialect(self) -> str:
-        """The domain's SQL dialect."""
-        return self.domain.config.sql_dialect
-
-    def answer(self, questions: list[str], progress: Progress | None = None) -> list[str | None]:
-        """The SQL of each question (None where the answer holds none), greedy, in order."""
-        from asasql_assets.evaluation.accuracy import predict_sql
-        from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
-
-        shown = self.bank.nearest(questions) if self.bank is not None else [None] * len(questions)
-        prompts = [
-            nl2sql_prompt(self.schema_context, question, self.dialect, example)
-            for question, example in zip(questions, shown, strict=True)
-        ]
-        return predict_sql(
-            self.model,
-            self.tokenizer,
-            prompts,
-            dialect=self.dialect,
-            max_new_tokens=SQL_MAX_NEW_TOKENS,
-            progress=progress,
-        )
-
-
-def load_predictor(home: Home, domain: Path | None) -> Predictor:
-    """The latest nl2sql_model of `home` with its prompt settings, for the domain folder (see `_domain`).
+def load_predictor(home: Home, domain: Path | None) -> tuple[Predictor, Domain]:
+    """The latest nl2sql_model of `home` with its prompt settings, loaded, and the domain (see `_domain`).
 
     Raises MissingAsset, DomainValidationError, or ValueError/OSError for a model that cannot load.
     """
-    from asasql_resources.models.nl2sql import DEVICE_SETTING, Nl2SqlBase
+    from asasql_resources.nl2sql.base import DEVICE_SETTING, Nl2SqlBase
 
     trained = _asset(home, "nl2sql_model").row(0, named=True)
     catalog = _asset(home, "schema_catalog")
     loaded = load_domain(_domain(domain))
     base = Nl2SqlBase(model=trained["base"], device=os.environ.get(DEVICE_SETTING, "cpu"))
-    model, tokenizer = base.load(Path(trained["adapter_path"]))
+    adapter = Path(trained["adapter_path"])
     context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
-    bank = load_bank(Path(trained["adapter_path"]), _embedder()) if trained["example_in_prompt"] else None
-    return Predictor(model, tokenizer, context, bank, loaded)
+    bank = load_bank(adapter, _embedder()) if trained["example_in_prompt"] else None
+    predictor = Predictor(lambda: base.load(adapter), context, loaded.config.sql_dialect, bank)
+    predictor.model()
+    return predictor, loaded
 
 
 def predict(
@@ -225,7 +190,7 @@ def predict(
     home = Home(resolve_home(home_arg))
     try:
         questions = _questions(question, file)
-        predictor = load_predictor(home, domain)
+        predictor, loaded = load_predictor(home, domain)
     except (ValueError, OSError, MissingAsset, DomainValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -236,7 +201,7 @@ def predict(
         print(f"wrote {len(sqls)} predictions to {out} ({sum(s is None for s in sqls)} without SQL)")
         return 0
     failed = False
-    dialect, loaded = predictor.dialect, predictor.domain
+    dialect = predictor.dialect
     with SqlSandbox().session(loaded.database_path, loaded.catalog) as session:
         for q, sql in zip(questions, sqls, strict=True):
             if sql is None:

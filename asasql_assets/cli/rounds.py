@@ -9,7 +9,7 @@ from asasql_resources.warehouse import Home, read_frame, resolve_home
 
 def _known_rounds(instance: object) -> list[str]:
     """The round partitions the instance knows, in round order."""
-    from asasql_assets.active.partitions import ROUNDS, round_number
+    from asasql_assets.partitions import ROUNDS, round_number
 
     return sorted(instance.get_dynamic_partitions(ROUNDS.name), key=round_number)
 
@@ -18,7 +18,7 @@ def new_round(home_arg: Path | None, domain: Path | None) -> int:
     """Add the next round partition (round_0 first) and print its key."""
     import dagster as dg
 
-    from asasql_assets.active.partitions import ROUNDS, round_key
+    from asasql_assets.partitions import ROUNDS, round_key
     from asasql_assets.cli.run import prepare_environment
 
     home = Home(resolve_home(home_arg))
@@ -33,7 +33,7 @@ def new_round(home_arg: Path | None, domain: Path | None) -> int:
 def export(round_arg: str, home_arg: Path | None, overwrite: bool) -> int:
     """Write annotations/<round>.xlsx from the round's selected pairs."""
     from asasql_assets.active.labeling import selected_items
-    from asasql_assets.active.partitions import round_number
+    from asasql_assets.partitions import round_number
     from asasql_resources.annotation import export_workbook
 
     home = Home(resolve_home(home_arg))

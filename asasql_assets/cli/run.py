@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from asasql_assets.active.partitions import ROUNDS, round_key
+from asasql_assets.partitions import ROUNDS, round_key
 from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli.inspect import EXIT_INVALID, validate
 from asasql_resources.warehouse import Home, connect_readonly, read_frame, resolve_home

@@ -1,4 +1,4 @@
-"""Greedy SQL prediction with a local model, and execution accuracy (EX) against gold SQL in the sandbox."""
+"""Execution accuracy (EX) of predicted SQL against gold SQL in the sandbox, per item and summarized."""
 
 from __future__ import annotations
 
@@ -6,23 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import polars as pl
-import torch
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_assets.synthesis.candidates import SQL_STOP, extract_sql
+from asasql_resources.nl2sql.answer import extract_sql
 from asasql_resources.annotation.reference import order_matters, results_match
-from asasql_resources.models.decode import PrefixStore, decode, reused_cache_memory, tokens_containing
-from asasql_resources.models.packed import LinearPacks
-from asasql_resources.models.prompts import ChatPrompt
-from asasql_resources.models.sampling import Progress, Sampling
-from asasql_resources.models.sft import fit_prompt, pad_id, stop_ids
 from asasql_resources.sandbox import ExecResult, SandboxSession
 
-DEFAULT_CONTEXT = 2048  # model context when its config does not say
-# Questions per batched greedy decode. The schema that every test prompt starts with is kept once (cascade
-# attention), so a row's cache holds only its examples, question and answer: on the demo's 125 test questions with
-# the base model, 64 took 68.6 s and 32 took 79.5 s, with the same answers (peak RSS 4.3 GB).
-BATCH_SIZE = 64
 ALL = "all"
 PER_ITEM_SCHEMA: dict[str, pl.DataType] = {
     "question": pl.String(),
@@ -35,48 +23,6 @@ PER_ITEM_SCHEMA: dict[str, pl.DataType] = {
     "skipped_gold": pl.Boolean(),
     "error": pl.String(),
 }
-
-
-def predict_sql(
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
-    prompts: Sequence[ChatPrompt],
-    *,
-    dialect: str,
-    max_new_tokens: int = 256,
-    batch_size: int = BATCH_SIZE,
-    progress: Progress | None = None,
-) -> list[str | None]:
-    """Greedy answers in length-sorted batches, as the SQL extracted from each (None when none parses), in order.
-
-    Prompts are tokenized and, when longer than the context leaves room for, cut exactly as in fine-tuning.
-    """
-    context = getattr(model.config, "max_position_embeddings", None) or DEFAULT_CONTEXT
-    if max_new_tokens >= context:
-        raise ValueError(f"max_new_tokens={max_new_tokens} leaves no room for a prompt in a {context}-token context")
-    encoded = [fit_prompt(tokenizer, prompt, context - max_new_tokens) for prompt in prompts]
-    order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
-    stops, pad = stop_ids(model, tokenizer), pad_id(tokenizer)
-    sampling = Sampling(max_new_tokens=max_new_tokens, stop=SQL_STOP)
-    last = tokens_containing(tokenizer, sampling.stop)
-    predictions: list[str | None] = [None] * len(prompts)
-    prefixes = PrefixStore()  # the schema every batch starts with is computed once per call
-    packs = LinearPacks()  # and the weights packed once
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode(), reused_cache_memory():
-            for start in range(0, len(order), batch_size):
-                batch = order[start : start + batch_size]
-                batch_ids = [encoded[i] for i in batch]
-                new = decode(model, batch_ids, sampling, stops, pad, last_ids=last, prefixes=prefixes, packs=packs)
-                for i, text in zip(batch, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
-                    predictions[i] = extract_sql(sampling.cut(text), dialect)
-                if progress is not None:
-                    progress(start + len(batch), len(order))
-    finally:
-        model.train(was_training)
-    return predictions
 
 
 def execution_accuracy(

@@ -1,32 +1,29 @@
 """The nl2sql_evaluation asset: execution accuracy of the base, the fine-tuned and the labeled-only model."""
 
-from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_assets.evaluation.accuracy import BATCH_SIZE
-from asasql_assets.evaluation.prompting import domain_schema_context
+from asasql_resources.nl2sql.predict import BATCH_SIZE, Loader, Predictor
+from asasql_resources.nl2sql.prompt import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, record_run, test_items
 from asasql_assets.failures import failure, user_errors
-from asasql_assets.evaluation.examples import Example, load_bank
-from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
+from asasql_resources.nl2sql.examples import Example, load_bank
+from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars
-from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
+from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.nl2sql import Nl2SqlBase
-from asasql_resources.models.sft import SftSettings
+from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.finetune import SftSettings
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 
 GROUP = "stage3_finetune"
-Loader = Callable[[], tuple[PreTrainedModel, PreTrainedTokenizerBase]]
 
 
 class EvaluationConfig(dg.Config):
@@ -107,15 +104,15 @@ def nl2sql_evaluation(
         summaries, judged = [], []
         with sandbox.session(loaded.database_path, loaded.catalog) as session:
             for name, (load, examples) in models.items():
-                model, tokenizer = load()
+                predictor = Predictor(load, schema_context, dialect)
                 per_item, summary = evaluate_model(
-                    name, model, tokenizer, items, examples, schema_context, session, dialect=dialect,
+                    name, predictor, items, examples, session,
                     max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, log=context.log.info,
                 )
                 context.log.info(f"nl2sql_evaluation: {name} EX {summary['ex'][0]:.3f} on {summary['n'][0]} questions")
                 summaries.append(summary)
                 judged.append(per_item)
-                del model
+                predictor.release()
     summary, per_item = pl.concat(summaries), pl.concat(judged)
     record_run(home, context.run.run_id, summary, per_item, versions)
     return table_output(summary, _metadata(summary, per_item, items.height))

@@ -6,12 +6,11 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 import polars as pl
-from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from asasql_assets.evaluation.accuracy import execution_accuracy, predict_sql, summarize
-from asasql_assets.evaluation.examples import Example
-from asasql_assets.evaluation.prompting import nl2sql_prompt
+from asasql_assets.evaluation.accuracy import execution_accuracy, summarize
 from asasql_assets.progress import progress_line
+from asasql_resources.nl2sql.examples import Example
+from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.sandbox import SandboxSession
 from asasql_resources.warehouse import Home
 from asasql_resources.warehouse.segments import EVALUATION_ITEMS_SCHEMA, EVALUATIONS_SCHEMA, append_segment
@@ -30,28 +29,21 @@ def test_items(test_set: pl.DataFrame, limit: int | None = None, seed: int = 0) 
 
 def evaluate_model(
     name: str,
-    model: PreTrainedModel,
-    tokenizer: PreTrainedTokenizerBase,
+    predictor: Predictor,
     items: pl.DataFrame,
     examples: Sequence[Example | None],
-    schema_context: str,
     session: SandboxSession,
     *,
-    dialect: str,
     max_new_tokens: int,
     batch_size: int,
     log: Callable[[str], None],
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Greedy SQL for every item (its prompt showing its example), judged by execution: (per-item rows, summary)."""
-    prompts = [
-        nl2sql_prompt(schema_context, question, dialect, example)
-        for question, example in zip(items["question"], examples, strict=True)
-    ]
-    predictions = predict_sql(
-        model, tokenizer, prompts, dialect=dialect, max_new_tokens=max_new_tokens, batch_size=batch_size,
+    predictions = predictor.answer(
+        items["question"].to_list(), examples=examples, max_new_tokens=max_new_tokens, batch_size=batch_size,
         progress=progress_line(log, f"nl2sql_evaluation: {name}", "questions"),
     )
-    per_item = execution_accuracy(items, predictions, session, dialect)
+    per_item = execution_accuracy(items, predictions, session, predictor.dialect)
     return per_item.with_columns(pl.lit(name).alias("model")), summarize(per_item, name)
 
 

@@ -6,12 +6,12 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from asasql_assets.active.steps import score_pool
+from asasql_resources.reward.scoring import score_pool
 from asasql_assets.failures import user_errors
 from asasql_assets.finetune.filtering import emptied_by, filter_dataset, with_value_swaps
-from asasql_assets.evaluation.prompting import DEFAULT_CONTEXT_CHARS, domain_schema_context
+from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_assets.finetune.labels import all_labels, prospective_threshold
-from asasql_assets.finetune.training import EmptyTrainingSet, check_not_empty, train_or_reuse
+from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars, lines
 from asasql_assets.progress import progress_line
@@ -19,9 +19,9 @@ from asasql_assets.settings import settings_from
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.nl2sql import Nl2SqlBase
-from asasql_resources.models.reward import RewardModel
-from asasql_resources.models.sft import SftSettings
+from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.reward.model import RewardModel
+from asasql_resources.nl2sql.finetune import SftSettings
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from asasql_assets.synthesis.checks import held_out_leak
+from asasql_assets.leaks import held_out_leak
 from asasql_resources.domain.resource import DomainResource
 
 

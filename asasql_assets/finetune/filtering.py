@@ -8,9 +8,9 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import precision_recall_curve
 
-from asasql_assets.active.labeling import CORRECTED_SUFFIX
 from asasql_assets.finetune.augment import Execute, value_swaps
-from asasql_assets.synthesis.questions import normalise_question
+from asasql_resources.annotation.resource import CORRECTED_SUFFIX
+from asasql_resources.domain.leaks import normalise_question
 
 DATASET_SCHEMA = {
     "question": pl.String,

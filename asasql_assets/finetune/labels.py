@@ -2,8 +2,7 @@
 
 import polars as pl
 
-from asasql_assets.active.history import LABELS_ASSET
-from asasql_assets.active.partitions import round_number
+from asasql_assets.partitions import LABELS_ASSET, round_number
 from asasql_assets.finetune.filtering import f1_threshold
 from asasql_resources.warehouse import Home, read_frame
 from asasql_resources.warehouse.io_manager import version_label

@@ -7,7 +7,7 @@ from pydantic import Field
 from asasql_assets.failures import user_errors
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.progress import progress_line
-from asasql_assets.synthesis.candidates import SQL_MAX_NEW_TOKENS
+from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import reference_questions, synthesize_candidates, synthesize_questions
 from asasql_resources.domain.samples import GOLD_BANK_FILE

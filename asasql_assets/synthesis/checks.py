@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from asasql_assets.synthesis.questions import normalise_question
+from asasql_assets.leaks import held_out_leak
 from asasql_resources.domain.resource import DomainResource
 
 
@@ -11,16 +11,6 @@ from asasql_resources.domain.resource import DomainResource
 def forward_queries_not_empty(forward_queries: pl.DataFrame) -> dg.AssetCheckResult:
     """Fail when no question is left."""
     return dg.AssetCheckResult(passed=forward_queries.height > 0, metadata={"questions": forward_queries.height})
-
-
-def held_out_leak(questions: list[str], domain: DomainResource) -> dg.AssetCheckResult:
-    """Fail, naming the questions, when any of them is a held-out test-set question (normalised text)."""
-    test_set = domain.load().test_set
-    held_out = {normalise_question(q) for q in (test_set["question"].to_list() if test_set is not None else [])}
-    leaked = [q for q in questions if normalise_question(q) in held_out]
-    return dg.AssetCheckResult(
-        passed=not leaked, metadata={"leaked": len(leaked), "examples": "; ".join(leaked[:5]) or "none"}
-    )
 
 
 @dg.asset_check(asset="forward_queries", description="No question equals a held-out test-set question (normalised text).")

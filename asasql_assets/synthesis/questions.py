@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from asasql_resources.models.dedup import keep_mask
+from asasql_resources.vectors.dedup import keep_mask
+from asasql_resources.domain.leaks import normalise_question
 from asasql_resources.models.prompts import ChatPrompt
 
 STRATEGIES = ("single_filter", "column_pair", "aggregate")
@@ -93,7 +94,6 @@ _CHATTER = re.compile(
     re.IGNORECASE,
 )
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")
-_TRAILING_PUNCTUATION = "?.!。？！ "
 
 
 @dataclass(frozen=True)
@@ -186,11 +186,6 @@ def involved_columns(question: str, offered: Sequence[str], catalog_rows: pl.Dat
         ):
             mentioned.append(column)
     return mentioned
-
-
-def normalise_question(text: str) -> str:
-    """Lowercase, whitespace collapsed, trailing ?.!。？！ stripped: the form for exact-dup and leak checks."""
-    return " ".join(text.lower().split()).rstrip(_TRAILING_PUNCTUATION)
 
 
 def dedup_questions(

@@ -5,7 +5,8 @@ from collections.abc import Iterable
 
 import polars as pl
 
-from asasql_assets.synthesis.candidates import SQL_STOP, build_candidate_prompts, extract_sql, sql_examples
+from asasql_assets.synthesis.candidates import build_candidate_prompts, sql_examples
+from asasql_resources.nl2sql.answer import SQL_STOP, extract_sql
 from asasql_assets.synthesis.extraction import analyse_sql
 from asasql_assets.synthesis.questions import (
     build_question_prompts,

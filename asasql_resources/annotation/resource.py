@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field, field_validator
 
 ANNOTATOR_KINDS = ("reference", "workbook", "judge")
+CORRECTED_SUFFIX = "#corrected"  # the candidate id of a correction: the corrected pair's id and this
 
 
 class Annotator(dg.ConfigurableResource):

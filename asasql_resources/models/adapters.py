@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Protocol, get_args
 
+import polars as pl
 from peft import PeftModel
 from transformers import PreTrainedTokenizerBase
+
+from asasql_resources.warehouse import content_hash
 
 MANIFEST_NAME = "manifest.json"
 AdapterKind = Literal["reward", "nl2sql"]
@@ -127,3 +131,9 @@ def swap_in(staging: Path, folder: Path) -> None:
         os.replace(retired, folder)
         raise
     shutil.rmtree(retired, ignore_errors=True)
+
+
+def model_version(examples: pl.DataFrame, settings: Mapping[str, object], base_identity: str) -> str:
+    """The identity of a trained adapter: its examples, its settings and its base."""
+    payload = json.dumps({"data": content_hash(examples), "settings": settings, "base": base_identity}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:16]

@@ -1,10 +1,12 @@
-"""Active-learning rounds as dynamic partitions: round_0, round_1, …"""
+"""Active-learning rounds as dynamic partitions (round_0, round_1, …), and the assets partitioned by them."""
 
 import re
 
 import dagster as dg
 
 ROUNDS = dg.DynamicPartitionsDefinition(name="al_round")
+LABELS_ASSET = "labeled_rounds"  # the round-partitioned assets that later rounds and Stage 3 read
+MODEL_ASSET = "reward_model"
 ROUND_KEY = re.compile(r"^round_(0|[1-9][0-9]*)$")
 
 

@@ -12,7 +12,7 @@ from transformers import PreTrainedModel
 from transformers.modeling_outputs import CausalLMOutputWithPast
 
 from asasql_resources.models.decode import attention_mask
-from asasql_resources.models.reward import pad_batch
+from asasql_resources.reward.model import pad_batch
 
 Model = PreTrainedModel | PeftModel
 

@@ -1,4 +1,4 @@
-"""The one NL2SQL prompt that fine-tuning, inference and evaluation share, and its domain-wide schema context."""
+"""The one NL2SQL prompt that synthesis, fine-tuning, inference and evaluation share, and its schema context."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from asasql_assets.synthesis.candidates import dialect_name, table_description, schema_context, sql_request
+from sqlglot.dialects.dialect import Dialect
+
 from asasql_resources.models.prompts import ChatPrompt
 
 DEFAULT_CONTEXT_CHARS = 1500
+MAX_VALUES_SHOWN = 6
 
 
 def nl2sql_prompt(
@@ -22,10 +24,7 @@ def nl2sql_prompt(
     context = schema_context
     if example is not None:
         context += f"\n\nA similar question and its SQL:\nQuestion: {example[0]}\nSQL: {example[1]}"
-    return ChatPrompt(
-        user=sql_request(context, question),
-        system=f"You translate questions into one {dialect_name(dialect)} SQL query. Answer with the SQL only.",
-    )
+    return ChatPrompt(user=sql_request(context, question), system=system_prompt(dialect))
 
 
 def domain_schema_context(
@@ -72,3 +71,51 @@ def _within(lines: list[str], max_chars: int) -> str:
     while len(text) > max_chars and "\n" in text:
         text = text.rsplit("\n", 1)[0]
     return text[:max_chars]
+
+
+def system_prompt(dialect: str) -> str:
+    """The system turn of every NL2SQL prompt: one query in the domain's dialect, SQL only."""
+    return f"You translate questions into one {dialect_name(dialect)} SQL query. Answer with the SQL only."
+
+
+def schema_context(catalog: pl.DataFrame, table_name: str, columns: Sequence[str]) -> str:
+    """The table's meta description, then one line per column (type, Chinese name, description, values)."""
+    rows = {row["column_name"]: row for row in catalog.filter(pl.col("table_name") == table_name).iter_rows(named=True)}
+    description = table_description(catalog, table_name)
+    lines = [f"Table {table_name}: {description}" if description else f"Table {table_name}"]
+    lines += [_column_line(rows[name]) for name in columns if name in rows]
+    return "\n".join(lines)
+
+
+def sql_request(context: str, question: str) -> str:
+    """The user message that asks for one SQL query: schema context, then the question."""
+    return f"{context}\n\nQuestion: {question}\nSQL:"
+
+
+def table_description(catalog: pl.DataFrame, table_name: str) -> str:
+    """The table's meta description from the catalog ("" when unknown)."""
+    found = catalog.filter(pl.col("table_name") == table_name)["table_description"].drop_nulls()
+    return found[0].strip() if found.len() else ""
+
+
+def _column_line(row: dict) -> str:
+    """`- name (type, zh name): description. Values: v1, v2, ...` for one catalog row."""
+    kinds = ", ".join(part for part in (row.get("data_type"), row.get("column_name_zh")) if part)
+    line = f"- {row['column_name']}" + (f" ({kinds})" if kinds else "")
+    description = (row.get("description") or "").strip()
+    if description:
+        line += f": {description}"
+    values = row.get("possible_values") or []
+    if values:
+        shown = ", ".join(str(value) for value in values[:MAX_VALUES_SHOWN])
+        more = ", ..." if len(values) > MAX_VALUES_SHOWN else ""
+        line = f"{line.rstrip('.')}. Values: {shown}{more}"
+    return line
+
+
+def dialect_name(dialect: str) -> str:
+    """A readable dialect name (DuckDB, MySQL, Postgres, ...) for the system prompt."""
+    try:
+        return type(Dialect.get_or_raise(dialect)).__name__
+    except ValueError:
+        return dialect

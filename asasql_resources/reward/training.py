@@ -6,15 +6,18 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
-from asasql_resources.models.reward import RewardModelHandle
+from asasql_resources.models.adapters import AdapterManifest, load_manifest, model_version, save_adapter
 from asasql_resources.models.training import BestEpoch, check_settings, length_grouped_batches, split_validation
+from asasql_resources.reward.model import RewardModel, RewardModelHandle
 
 
 Example = tuple[str, str, str, bool]
@@ -223,3 +226,31 @@ def train_reward_model(
         seconds=time.perf_counter() - started,
         history=history,
     )
+
+
+def train_round(
+    reward: RewardModel,
+    examples: pl.DataFrame,
+    train: TrainSettings,
+    adapter_dir: Path,
+    log: Callable[[str], None],
+) -> tuple[dict[str, object], bool]:
+    """Train (or reuse, when an adapter with this exact version is saved) and return its metrics row and reuse flag."""
+    settings = {"reward": reward.settings().as_dict(), "train": asdict(train)}
+    handle = reward.load()
+    version = model_version(examples, settings, handle.base_identity)
+    if (adapter_dir / "manifest.json").exists():
+        manifest = load_manifest(adapter_dir)
+        if manifest.data_version == version and manifest.base_identity == handle.base_identity:
+            log(f"reward model {version} is already trained on these examples; reusing {adapter_dir}")
+            return {**manifest.metrics, "model_version": version, "adapter_path": str(adapter_dir)}, True
+    pairs = [(r["question"], r["context"], r["sql"], bool(r["label"])) for r in examples.iter_rows(named=True)]
+    report = train_reward_model(handle, pairs, train, progress=log)
+    metrics = report.as_metadata()
+    save_adapter(
+        handle,
+        handle.tokenizer,
+        adapter_dir,
+        AdapterManifest(kind="reward", base_identity=handle.base_identity, settings=settings, data_version=version, metrics=metrics),
+    )
+    return {**metrics, "model_version": version, "adapter_path": str(adapter_dir)}, False

@@ -11,7 +11,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from asasql_resources.models.devices import resolve_device
 from asasql_resources.models.local import DTYPES, load_causal_lm
 from asasql_resources.models.locate import ModelLocation
-from asasql_resources.models.sft import BASE_SETTING, load_sft_model, model_location
+from asasql_resources.nl2sql.finetune import BASE_SETTING, load_sft_model, model_location
 
 DEVICE_SETTING = "ASASQL_NL2SQL_DEVICE"
 

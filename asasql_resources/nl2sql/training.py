@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from asasql_assets.active.steps import model_version
-from asasql_assets.evaluation.examples import BANK_FILE, Example, ExampleBank, train_examples
-from asasql_assets.evaluation.prompting import nl2sql_prompt
-from asasql_resources.models.adapters import load_manifest
+from asasql_resources.nl2sql.examples import BANK_FILE, ExampleBank
+from asasql_resources.nl2sql.predict import Predictor
+from asasql_resources.models.adapters import load_manifest, model_version
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.models.nl2sql import Nl2SqlBase
-from asasql_resources.models.sft import SftExample, SftSettings, merge_and_save, save_sft_adapter, train_sft
+from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.finetune import SftExample, SftSettings, merge_and_save, save_sft_adapter, train_sft
 from asasql_resources.warehouse import write_frame
 
 LABELED_SOURCES = ("data_sample", "labeled", "corrected")
@@ -24,12 +23,11 @@ class EmptyTrainingSet(ValueError):
     """The training set has no rows; the message names the rule that removed them."""
 
 
-def training_examples(
-    dataset: pl.DataFrame, schema_context: str, dialect: str, shown: Sequence[Example | None]
-) -> list[SftExample]:
-    """One (prompt, SQL) example per dataset row over the domain schema context, showing its row's example."""
-    rows = dataset.select("question", "sql").iter_rows()
-    return [(nl2sql_prompt(schema_context, q, dialect, example), sql) for (q, sql), example in zip(rows, shown, strict=True)]
+def training_examples(predictor: Predictor, dataset: pl.DataFrame) -> list[SftExample]:
+    """One (prompt, SQL) example per dataset row, its prompt showing the nearest other pair of the bank."""
+    questions = dataset["question"].to_list()
+    prompts = predictor.prompts(questions, predictor.examples(questions, training=True))
+    return list(zip(prompts, dataset["sql"].to_list(), strict=True))
 
 
 def labeled_only(dataset: pl.DataFrame) -> pl.DataFrame:
@@ -76,8 +74,7 @@ def train_or_reuse(
         metrics = load_manifest(adapter_dir).metrics
     else:
         bank = ExampleBank(dataset, embedder) if embedder is not None else None
-        shown = train_examples(bank) if bank is not None else [None] * dataset.height
-        examples = training_examples(dataset, schema_context, dialect, shown)
+        examples = training_examples(Predictor(None, schema_context, dialect, bank), dataset)
         model, tokenizer, report = train_sft(location, examples, settings, log, base.checked_device())
         save_bank = (lambda folder: write_frame(bank.pairs, folder / BANK_FILE)) if bank is not None else None
         save_sft_adapter(model, tokenizer, adapter_dir, location, settings, report, version, save_bank)

@@ -20,8 +20,8 @@ from asasql_resources.models.decode import eos_ids
 from asasql_resources.models.local import DTYPES, load_causal_lm
 from asasql_resources.models.locate import ModelLocation, resolve_model
 from asasql_resources.models.prompts import ChatPrompt
-from asasql_resources.models.reward import pad_batch
-from asasql_resources.models.sft_forward import (
+from asasql_resources.reward.model import pad_batch
+from asasql_resources.nl2sql.sft_forward import (
     Trunk,
     compute_trunk,
     layers_skipped,

@@ -1,0 +1,1 @@
+"""The reward model: its pair format, model, scoring and training."""

@@ -1,0 +1,1 @@
+"""Operations over embedding vectors: near-duplicate removal and k-means."""
