@@ -8,7 +8,7 @@ from asasql_assets.active.sensors import annotation_workbooks
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.catalog.checks import every_column_has_values, every_table_described
 from asasql_assets.evaluation.assets import nl2sql_evaluation
-from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model
+from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model, nl2sql_model_labeled_only
 from asasql_assets.finetune.checks import no_test_question_in_training_set
 from asasql_assets.resources import build_resources
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
@@ -21,7 +21,7 @@ from asasql_assets.synthesis.checks import (
 
 SYNTHESIS = dg.AssetSelection.assets(schema_catalog, forward_queries, nl2sql_candidates, extracted_columns)
 ROUND = dg.AssetSelection.assets(reward_model, reward_scores, clusters, labeled_rounds)
-FINETUNE = dg.AssetSelection.assets(filtered_dataset, nl2sql_model, nl2sql_evaluation)
+FINETUNE = dg.AssetSelection.assets(filtered_dataset, nl2sql_model, nl2sql_model_labeled_only, nl2sql_evaluation)
 
 synthesis_job = dg.define_asset_job(
     "asasql_main", selection=SYNTHESIS, description="Stage 1 of ASASQL on the configured domain: the candidate pool."
@@ -54,6 +54,7 @@ defs = dg.Definitions(
         labeled_rounds,
         filtered_dataset,
         nl2sql_model,
+        nl2sql_model_labeled_only,
         nl2sql_evaluation,
     ],
     asset_checks=[

@@ -1,6 +1,7 @@
 """The resources of a run; each environment variable that is set becomes a dg.EnvVar-backed setting."""
 
 import os
+from collections.abc import Mapping
 
 import dagster as dg
 
@@ -15,36 +16,63 @@ from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 
 
-def setting(name: str, default: str | None = None) -> str | dg.EnvVar | None:
-    """dg.EnvVar(name) when the variable is set (the UI then shows where the value comes from), else the default."""
-    return dg.EnvVar(name) if name in os.environ else default
-
-
 class SettingError(ValueError):
     """An environment variable holds a value its setting cannot take."""
 
 
-def int_settings(**fields: str) -> dict[str, int]:
-    """{field: whole number} for each `field=VARIABLE` whose variable is set (read here: fields' bounds need a value)."""
-    values = {}
-    for field, name in fields.items():
-        if name in os.environ:
-            try:
-                values[field] = int(os.environ[name])
-            except ValueError:
-                raise SettingError(f"{name}={os.environ[name]!r}: expected a whole number") from None
-    return values
+class Settings:
+    """Where each setting comes from: an explicit value (the CLI's flags), else its environment variable, else a default.
+
+    A set variable becomes dg.EnvVar(name), so that the UI shows where the value comes from.
+    """
+
+    def __init__(self, explicit: Mapping[str, str] | None = None, *, plain: bool = False) -> None:
+        """Settings with these explicit values, by variable name (e.g. ASASQL_HOME), over the environment.
+
+        plain: a set variable's value as text, for resources used outside a Dagster run (the CLI's predict, export).
+        """
+        self.explicit = dict(explicit or {})
+        self.plain = plain
+
+    def value(self, name: str, default: str | None = None) -> str | dg.EnvVar | None:
+        """The explicit value, else dg.EnvVar(name) when the variable is set, else the default."""
+        if name in self.explicit:
+            return self.explicit[name]
+        if name not in os.environ:
+            return default
+        return os.environ[name] if self.plain else dg.EnvVar(name)
+
+    def raw(self, name: str) -> str | None:
+        """The setting's text, explicit or from the environment (None when neither)."""
+        return self.explicit.get(name, os.environ.get(name))
+
+    def integers(self, **fields: str) -> dict[str, int]:
+        """{field: whole number} for each `field=VARIABLE` that is set (read here: fields' bounds need a value)."""
+        values = {}
+        for field, name in fields.items():
+            text = self.raw(name)
+            if text is not None:
+                try:
+                    values[field] = int(text)
+                except ValueError:
+                    raise SettingError(f"{name}={text!r}: expected a whole number") from None
+        return values
+
+    def device(self, name: str) -> str | dg.EnvVar:
+        """The device setting once checked as one this machine can use (a DeviceError if not), else cpu."""
+        text = self.raw(name)
+        if text is not None:
+            resolve_device(text, name)
+        return self.value(name, "cpu")
 
 
-def device_setting(name: str) -> str | dg.EnvVar:
-    """dg.EnvVar(name) once its device is checked as one this machine can use (a DeviceError if not), else cpu."""
-    if name in os.environ:
-        resolve_device(os.environ[name], name)
-    return setting(name, "cpu")
+def build_resources(explicit: Mapping[str, str] | None = None, *, plain: bool = False) -> dict[str, object]:
+    """Resource instances keyed as the assets ask for them; `explicit` settings win over the environment.
 
-
-def build_resources() -> dict[str, object]:
-    """Resource instances keyed as the assets ask for them."""
+    plain: values as text instead of dg.EnvVar, for resources used outside a Dagster run.
+    """
+    settings = Settings(explicit, plain=plain)
+    setting, int_settings, device_setting = settings.value, settings.integers, settings.device
     home = setting("ASASQL_HOME")
     return {
         "io_manager": WarehouseIOManager(home=home),

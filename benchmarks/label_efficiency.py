@@ -13,6 +13,7 @@ It prints accuracy and AUC against the number of labels, the bar (labels hybrid 
 the full budget, as a share of that budget), and saves a PNG of the curves.
 """
 
+from dataclasses import replace
 import argparse
 import random
 import time
@@ -33,7 +34,8 @@ from asasql_resources.domain import load_domain
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.reward.model import RewardSettings, load_reward_model
-from asasql_resources.reward.training import TrainSettings, binary_metrics, train_reward_model
+from asasql_resources.models.training import TrainingSettings
+from asasql_resources.reward.training import REWARD_TRAINING, binary_metrics, train_reward_model
 from asasql_resources.sandbox import SqlSandbox
 
 DOMAIN = Path(__file__).resolve().parents[1] / "project_data"
@@ -132,7 +134,7 @@ def with_gold_and_mutants(
 
 
 def train_and_evaluate(
-    samples: pl.DataFrame, labeled: pl.DataFrame, held_out: pl.DataFrame, settings: RewardSettings, train: TrainSettings
+    samples: pl.DataFrame, labeled: pl.DataFrame, held_out: pl.DataFrame, settings: RewardSettings, train: TrainingSettings
 ) -> tuple[dict[str, float], object]:
     """A fresh reward model trained on samples plus the labeled pairs, and its metrics on the held-out pairs."""
     labels = labeled.select("question", "sql", "table", "column", "label").with_columns(pl.lit(0).alias("label_round"))
@@ -153,7 +155,7 @@ def run_strategy(
     metrics, scores = first
     curve = [(0, metrics["accuracy"], metrics["auc"])]
     labeled: set[str] = set()
-    train = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=seed)
+    train = replace(REWARD_TRAINING, epochs=args.epochs, learning_rate=args.learning_rate, seed=seed)
     for _ in range(args.rounds):
         table = pl.DataFrame(
             {
@@ -258,7 +260,7 @@ def main() -> None:
     settings = RewardSettings(base=args.base, max_length=args.max_length)
     curves: dict[str, list[list[tuple[int, float, float]]]] = {s: [] for s in args.strategies.split(",")}
     for seed in range(args.seeds):
-        train = TrainSettings(epochs=args.epochs, learning_rate=args.learning_rate, seed=seed)
+        train = replace(REWARD_TRAINING, epochs=args.epochs, learning_rate=args.learning_rate, seed=seed)
         metrics, handle = train_and_evaluate(samples, selectable.head(0), held_out, settings, train)
         scores = handle.score(list(selectable.select("question", "context", "sql").iter_rows()))
         for strategy in curves:

@@ -15,7 +15,7 @@ from asasql_resources.nl2sql.predict import predict_sql
 from asasql_resources.models.decode import decode
 from asasql_resources.nl2sql.base import Nl2SqlBase
 from asasql_resources.reward.model import RewardSettings, load_reward_model
-from asasql_resources.reward.training import TrainSettings, train_reward_model
+from asasql_resources.reward.training import REWARD_TRAINING, train_reward_model
 from asasql_resources.models.sampling import Sampling
 from asasql_resources.nl2sql.finetune import save_sft_adapter, train_sft
 from tests import test_decode, test_reward_training, test_sft
@@ -46,7 +46,7 @@ def test_reward_model_scores_and_trains_on_the_gpu(tiny_model: Path) -> None:
     handle = load_reward_model(RewardSettings(base=str(tiny_model), max_length=96), device="cuda")
     assert handle.device.type == "cuda" and all(p.device.type == "cuda" for p in handle.model.parameters())
     examples = test_reward_training.toy_examples()
-    report = train_reward_model(handle, examples, TrainSettings(epochs=1, learning_rate=5e-3, batch_size=8))
+    report = train_reward_model(handle, examples, replace(REWARD_TRAINING, epochs=1, learning_rate=5e-3, batch_size=8))
     scores = handle.score(test_reward_training.pairs(examples))
     assert math.isfinite(report.train_loss) and scores.dtype == np.float32
     assert ((scores >= 0) & (scores <= 1)).all()

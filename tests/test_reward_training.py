@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from asasql_resources.reward.model import RewardModelHandle, RewardSettings, load_reward_model
-from asasql_resources.reward.training import TrainSettings, binary_metrics, train_reward_model
+from asasql_resources.models.training import TrainingSettings
+from asasql_resources.reward.training import REWARD_TRAINING, binary_metrics, train_reward_model
 from asasql_resources.models.training import split_validation
 
 SCHEMA = "users(id; name; city; age)\norders(id; user_id; amount; status; day)\nitems(id; title; price; stock)"
@@ -44,7 +45,7 @@ def toy_examples() -> list[Example]:
     return examples
 
 
-def contradicting_validation(examples: list[Example], settings: TrainSettings) -> list[Example]:
+def contradicting_validation(examples: list[Example], settings: TrainingSettings) -> list[Example]:
     """The toy examples with the rule reversed on the validation split, so learning it can only hurt val loss."""
     _, val = split_validation([label for *_, label in examples], settings.val_fraction, settings.seed)
     flipped = list(examples)
@@ -83,7 +84,7 @@ def test_training_learns_a_separable_task(handle: RewardModelHandle) -> None:
     examples = toy_examples()
     before = separation(handle, examples)
     messages: list[str] = []
-    settings = TrainSettings(epochs=4, learning_rate=5e-3, batch_size=8, val_fraction=0.25, patience=4)
+    settings = replace(REWARD_TRAINING, epochs=4, learning_rate=5e-3, batch_size=8, val_fraction=0.25, patience=4)
     report = train_reward_model(handle, examples, settings, progress=messages.append)
     losses = [row["train_loss"] for row in report.history]
     assert losses[-1] < losses[0] and report.epochs_run == 4 == len(messages)
@@ -98,7 +99,7 @@ def test_training_learns_a_separable_task(handle: RewardModelHandle) -> None:
 
 
 def test_seeded_training_is_reproducible(reward_settings: RewardSettings) -> None:
-    settings = TrainSettings(epochs=2, learning_rate=5e-3, batch_size=8)
+    settings = replace(REWARD_TRAINING, epochs=2, learning_rate=5e-3, batch_size=8)
     runs = []
     for seed, caller_seed in ((0, 1), (0, 2), (1, 1)):
         torch.manual_seed(caller_seed)  # the caller's global RNG must not matter
@@ -110,7 +111,7 @@ def test_seeded_training_is_reproducible(reward_settings: RewardSettings) -> Non
 
 
 def test_early_stopping_restores_the_best_epoch(handle: RewardModelHandle) -> None:
-    settings = TrainSettings(epochs=8, learning_rate=5e-3, batch_size=8, val_fraction=0.25, patience=2)
+    settings = replace(REWARD_TRAINING, epochs=8, learning_rate=5e-3, batch_size=8, val_fraction=0.25, patience=2)
     examples = contradicting_validation(toy_examples(), settings)
     report = train_reward_model(handle, examples, settings)
     val_losses = [row["val_loss"] for row in report.history]
@@ -126,7 +127,7 @@ def test_early_stopping_restores_the_best_epoch(handle: RewardModelHandle) -> No
 
 def test_few_examples_train_every_epoch_and_report_on_train(handle: RewardModelHandle) -> None:
     examples = toy_examples()[:6]
-    settings = TrainSettings(epochs=3, learning_rate=1e-9, patience=1)
+    settings = replace(REWARD_TRAINING, epochs=3, learning_rate=1e-9, patience=1)
     messages: list[str] = []
     report = train_reward_model(handle, examples, settings, progress=messages.append)
     assert (report.n_train, report.n_val, report.metrics_split) == (6, 0, "train")
@@ -187,15 +188,15 @@ def test_binary_metrics(labels: list[int], scores: list[float], threshold: float
     ],
 )
 def test_bad_settings_name_the_setting(setting: str, value: float) -> None:
-    with pytest.raises(ValueError, match=rf"TrainSettings\.{setting} must be .*, got {value}"):
-        TrainSettings(**{setting: value})
+    with pytest.raises(ValueError, match=rf"TrainingSettings\.{setting} must be .*, got {value}"):
+        TrainingSettings(**{setting: value})
 
 
 def test_bad_examples_are_refused(handle: RewardModelHandle) -> None:
     correct = [example for example in toy_examples() if example[3]][:12]
     with pytest.raises(ValueError, match="need both correct and incorrect labels; got 12 correct, 0 incorrect"):
-        train_reward_model(handle, correct, TrainSettings())
+        train_reward_model(handle, correct, REWARD_TRAINING)
     with pytest.raises(ValueError, match="no examples"):
-        train_reward_model(handle, [], TrainSettings())
+        train_reward_model(handle, [], REWARD_TRAINING)
     with pytest.raises(ValueError, match="2 labels, 3 scores"):
         binary_metrics([True, False], [0.1, 0.2, 0.3])

@@ -131,7 +131,7 @@ def test_the_instance_schema_rejects_a_broken_copy(tmp_path: Path, pg_env: None,
 
 
 def test_run_queue_is_one_run_at_a_time_as_asasql_run_writes_it(tmp_path: Path, pg_env: None) -> None:
-    from asasql_assets.cli.run import DAGSTER_YAML
+    from asasql_assets.cli.jobs import DAGSTER_YAML
 
     config = validated_instance(INSTANCE_YAML.read_text(), tmp_path)
     assert config["concurrency"] == yaml.safe_load(DAGSTER_YAML)["concurrency"]

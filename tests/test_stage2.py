@@ -18,7 +18,8 @@ from asasql_assets.partitions import ROUNDS
 from asasql_assets.active.sensors import annotation_workbooks
 from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli import rounds as rounds_cli
-from asasql_assets.cli.run import active_learning, prepare_environment, print_summary
+from asasql_assets.cli.jobs import Runner
+from asasql_assets.cli.run import active_learning, print_summary
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.finetune.assets import filtered_dataset
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
@@ -32,7 +33,6 @@ from asasql_resources.models.embedder import Embedder
 from asasql_resources.reward.model import RewardModel
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, content_hash, read_frame, write_frame
-from asasql_resources.warehouse.io_manager import EXTRA_UPSTREAM_KEY
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
 ASSETS = [schema_catalog, forward_queries, nl2sql_candidates, extracted_columns, reward_model, reward_scores, clusters, labeled_rounds]
@@ -216,23 +216,19 @@ def test_asasql_run_rounds_go_through_the_instance_and_stop_with_a_reason(
 ) -> None:
     source = stage2[0]
     home = Home(tmp_path / "home")
-    for asset in ("schema_catalog", "schema_catalog__samples", "extracted_columns"):
+    for asset in ("schema_catalog", "schema_catalog__samples", "schema_catalog__gold_bank", "extracted_columns"):
         frame, version = read_frame(source.asset_file(asset, None))
         write_frame(frame, home.asset_file(asset, None), version)
-    settings = {"ASASQL_REWARD_BASE": str(tiny_model), "DAGSTER_HOME": str(tmp_path / "dagster"),
-                "ASASQL_HOME": str(home.root), "ASASQL_DOMAIN": str(DEMO), "ASASQL_ANNOTATOR": "reference"}
-    for name, value in settings.items():
-        monkeypatch.setenv(name, value)
-    prepare_environment(home, DEMO, "reference")
-    importlib.reload(importlib.import_module("asasql_assets.definitions"))
-    try:
-        runs, reason, complete = active_learning(home, StopRule(max_rounds=1), "reference")
-    finally:
-        importlib.reload(importlib.import_module("asasql_assets.definitions"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    runner = Runner.for_run(home, DEMO, "reference")
+    runner = Runner(home, {**runner.settings, "ASASQL_REWARD_BASE": str(tiny_model)})
+    environment = dict(os.environ)
+    runs, reason, complete = active_learning(runner, StopRule(max_rounds=1), "reference")
+    assert dict(os.environ) == environment, "the CLI passes settings to resources, never through os.environ"
     assert reason == "ran the 1 round(s) asked for (--rounds 1)" and complete
     assert len(runs) == 4, "reward_model[0], scores and clusters[0], labels[0], reward_model[1]"
     assert home.asset_file("labeled_rounds", "round_0").exists() and home.asset_file("reward_model", "round_1").exists()
-    with dg.DagsterInstance.get() as instance:
+    with runner.instance() as instance:
         assert instance.get_dynamic_partitions(ROUNDS.name) == ["round_0", "round_1"]
         assert all(instance.get_run_by_id(run).is_success for run in runs)
     print_summary(home, runs)
@@ -263,5 +259,12 @@ def test_filtered_dataset_reads_the_last_round_and_every_label(stage2: tuple, tm
     assert not test_questions & set(dataset["question"].to_list())
     metadata = result.asset_materializations_for_node("filtered_dataset")[0].metadata
     assert "below_threshold" in metadata["waterfall"].value and metadata["threshold"].value > 0
-    lineage = json.loads(metadata[EXTRA_UPSTREAM_KEY].value)
-    assert set(lineage) == {"labeled_rounds[round_0]", "labeled_rounds[round_1]"}
+    assert metadata["label_rounds"].value == "round_0, round_1" and metadata["reward_model_round"].value == "round_1"
+    con = connect_readonly(home)
+    try:
+        (lineage,) = con.execute("SELECT upstream_versions FROM _materializations WHERE asset = 'filtered_dataset'").fetchone()
+    finally:
+        con.close()
+    declared = {"labeled_rounds[round_0]", "labeled_rounds[round_1]", "reward_scores[round_1]", "reward_model[round_1]"}
+    assert declared <= set(json.loads(lineage) if isinstance(lineage, str) else dict(lineage)), "declared and recorded"
+    assert metadata["reused_scores"].value > 0, "reward_scores[round_1] is reward_model[round_1]'s: reused"

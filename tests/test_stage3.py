@@ -10,9 +10,9 @@ import pytest
 import asasql_resources.nl2sql.finetune as sft
 from asasql_assets.cli.main import main
 from asasql_assets.evaluation.assets import nl2sql_evaluation
-from asasql_assets.active.assets import reward_model
+from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
 from asasql_assets.catalog.assets import schema_catalog
-from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model
+from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model, nl2sql_model_labeled_only
 from asasql_assets.finetune.checks import no_test_question_in_training_set
 from asasql_assets.resources import build_resources
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
@@ -24,7 +24,11 @@ from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, read_frame, write_frame
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
-UPSTREAM = [schema_catalog, forward_queries, nl2sql_candidates, extracted_columns, reward_model, filtered_dataset]
+UPSTREAM = [
+    schema_catalog, forward_queries, nl2sql_candidates, extracted_columns,
+    reward_model, reward_scores, clusters, labeled_rounds, filtered_dataset,
+]
+STAGE3 = [nl2sql_model, nl2sql_model_labeled_only, nl2sql_evaluation]
 TEST_QUESTIONS = 6
 CONFIG = {
     "ops": {
@@ -52,9 +56,10 @@ def _dataset(rows: int = 12) -> pl.DataFrame:
 
 
 def _home(tmp_path: Path, dataset: pl.DataFrame) -> Home:
-    """A home holding the demo catalog and a filtered_dataset."""
+    """A home holding the demo catalog and test set, and a filtered_dataset."""
     home = Home(tmp_path / "home")
     write_frame(load_domain(DEMO).catalog, home.asset_file("schema_catalog", None))
+    write_frame(load_domain(DEMO).test_set, home.asset_file("schema_catalog__test_set", None))
     write_frame(dataset, home.asset_file("filtered_dataset", None))
     return home
 
@@ -69,10 +74,10 @@ def _materialize(home: Home, tiny_model: Path, assets: list, instance: dg.Dagste
         "nl2sql_base": Nl2SqlBase(model=str(tiny_model)),
     }
     return dg.materialize(
-        [*UPSTREAM, *assets],
+        [*UPSTREAM, *STAGE3],
         selection=dg.AssetSelection.assets(*assets),
         resources=resources,
-        run_config={"ops": {name: CONFIG["ops"][name] for name in (a.key.path[-1] for a in assets)}},
+        run_config={"ops": {name: CONFIG["ops"][name] for name in (a.key.path[-1] for a in assets) if name in CONFIG["ops"]}},
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -85,7 +90,7 @@ def _failure(result: dg.ExecuteInProcessResult) -> str:
 
 def test_nl2sql_model_and_evaluation_fill_their_views_and_the_run_history(tiny_model: Path, tmp_path: Path) -> None:
     home = _home(tmp_path, _dataset())
-    result = _materialize(home, tiny_model, [nl2sql_model, nl2sql_evaluation])
+    result = _materialize(home, tiny_model, [nl2sql_model, nl2sql_model_labeled_only, nl2sql_evaluation])
     assert result.success
     con = connect_readonly(home)
     try:
@@ -108,11 +113,18 @@ def test_nl2sql_model_and_evaluation_fill_their_views_and_the_run_history(tiny_m
     assert {run for run, _ in history} == {result.run_id} and len(history) == 3
     assert judged == [(name, TEST_QUESTIONS) for name in ("base", "fine_tuned", "labeled_only")]
     assert Path(home.models / "nl2sql_model" / "labeled_only" / "manifest.json").exists()
+    ablation = read_frame(home.asset_file("nl2sql_model_labeled_only", None))[0]
+    assert ablation.columns == read_frame(home.asset_file("nl2sql_model", None))[0].columns, "the same row"
+    assert ablation.select("n_synthetic", "n_labeled").row(0) == (0, 4)
+    assert Path(ablation["adapter_path"][0]) == home.models / "nl2sql_model" / "labeled_only"
+    versions = dict(con_rows(home, "SELECT DISTINCT model, model_version FROM _evaluations"))
+    assert versions["labeled_only"] == ablation["model_version"][0]
     metadata = result.asset_materializations_for_node("nl2sql_evaluation")[0].metadata
     assert "data:image/png;base64" in metadata["ex_by_category"].value and "ex_fine_tuned" in metadata
 
-    again = _materialize(home, tiny_model, [nl2sql_model])
-    assert again.asset_materializations_for_node("nl2sql_model")[0].metadata["reused"].value is True
+    again = _materialize(home, tiny_model, [nl2sql_model, nl2sql_model_labeled_only])
+    for name in ("nl2sql_model", "nl2sql_model_labeled_only"):
+        assert again.asset_materializations_for_node(name)[0].metadata["reused"].value is True, name
 
 
 def test_an_interrupted_training_leaves_the_previous_model(
@@ -199,13 +211,30 @@ def test_export_without_a_run_says_what_to_run(tmp_path: Path, capsys: pytest.Ca
     assert not (tmp_path / "out.jsonl").exists()
 
 
+def con_rows(home: Home, sql: str) -> list[tuple]:
+    """The rows of one query on the warehouse."""
+    con = connect_readonly(home)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+def test_the_evaluation_asks_for_the_ablation_when_it_is_missing(tiny_model: Path, tmp_path: Path) -> None:
+    home = _home(tmp_path, _dataset())
+    write_frame(pl.DataFrame({"adapter_path": ["unused"]}), home.asset_file("nl2sql_model", None))
+    result = _materialize(home, tiny_model, [nl2sql_evaluation])
+    assert not result.success
+    assert "nl2sql_model_labeled_only has not been materialized" in _failure(result)
+
+
 def test_the_leak_check_names_a_test_question_in_the_training_set() -> None:
-    domain = DomainResource(path=str(DEMO))
-    clean = no_test_question_in_training_set(filtered_dataset=_dataset(), domain=domain)
+    test_set = load_domain(DEMO).test_set
+    clean = no_test_question_in_training_set(filtered_dataset=_dataset(), schema_catalog__test_set=test_set)
     assert clean.passed and clean.metadata["leaked"].value == 0
     test_question = load_domain(DEMO).test_set["question"][0]
     leaked = _dataset().with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(test_question.upper()))
                                      .otherwise(pl.col("question")).alias("question"))
-    result = no_test_question_in_training_set(filtered_dataset=leaked, domain=domain)
+    result = no_test_question_in_training_set(filtered_dataset=leaked, schema_catalog__test_set=test_set)
     assert not result.passed and result.metadata["leaked"].value == 1
     assert test_question.upper() in result.metadata["examples"].value

@@ -18,7 +18,7 @@ from typing import Any
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
 from asasql_assets.partitions import ROUNDS
-from asasql_assets.cli.run import DAGSTER_YAML
+from asasql_assets.cli.jobs import DAGSTER_YAML
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

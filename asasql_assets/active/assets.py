@@ -14,46 +14,23 @@ from asasql_assets.active.selection import STRATEGIES, uncertainty_summary
 from asasql_assets.active.steps import cluster_and_select, label_rows
 from asasql_resources.reward.pairs import training_frame
 from asasql_resources.reward.scoring import score_pool
-from asasql_resources.reward.training import train_round
+from asasql_resources.reward.training import REWARD_TRAINING, train_round
 from asasql_assets.failures import failure, user_errors
+from asasql_assets.versions import code_version
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import histogram, lines
 from asasql_assets.progress import progress_line
-from asasql_assets.settings import settings_from
+from asasql_assets.settings import TrainingConfig
 from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.reward.model import RewardModel
-from asasql_resources.reward.training import TrainSettings
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, read_frame
 
 GROUP = "stage2_active_learning"
 KINDS = {"polars", "parquet", "duckdb"}
-
-
-class RewardTrainingConfig(dg.Config):
-    """How a round's reward model is fine-tuned (LoRA rank, alpha and max length are settings of `reward_base`)."""
-
-    epochs: int = Field(
-        default=TrainSettings.epochs, ge=1, description="Passes over the examples at most (early stopping may end sooner)."
-    )
-    learning_rate: float = Field(
-        default=TrainSettings.learning_rate, gt=0, description="AdamW learning rate of the LoRA weights and head."
-    )
-    batch_size: int = Field(default=TrainSettings.batch_size, ge=1, description="Examples per optimizer step.")
-    val_fraction: float = Field(
-        default=TrainSettings.val_fraction, gt=0, le=0.5, description="Held-out share for early stopping and metrics."
-    )
-    patience: int = Field(
-        default=TrainSettings.patience, ge=1, description="Epochs without validation-loss improvement before stopping."
-    )
-    seed: int = Field(default=0, description="Seed of the split, the batch order and dropout.")
-
-    def settings(self) -> TrainSettings:
-        """These fields as TrainSettings."""
-        return settings_from(self, TrainSettings)
 
 
 class ClustersConfig(dg.Config):
@@ -87,14 +64,14 @@ def _round(context: dg.AssetExecutionContext) -> int:
 @dg.asset(
     partitions_def=ROUNDS,
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds={"pytorch", "peft", "parquet"},
     description="One row per round: the reward model (a LoRA adapter) trained on data_sample.json plus the labels "
     "of every earlier round, read from the warehouse and recorded in `trained_on`.",
 )
 def reward_model(
     context: dg.AssetExecutionContext,
-    config: RewardTrainingConfig,
+    config: TrainingConfig,
     schema_catalog__samples: pl.DataFrame,
     reward_base: RewardModel,
     io_manager: dg.ResourceParam[WarehouseIOManager],
@@ -108,7 +85,7 @@ def reward_model(
     context.log.info(f"{context.partition_key}: training on {examples.height} examples ({labels.height} labels)")
     adapter_dir = home.models / "reward_model" / context.partition_key
     with user_errors(ValueError):
-        metrics, reused = train_round(reward_base, examples, config.settings(), adapter_dir, context.log.info)
+        metrics, reused = train_round(reward_base, examples, config.settings(REWARD_TRAINING), adapter_dir, context.log.info)
     row = {
         "adapter_path": metrics["adapter_path"],
         "model_version": metrics["model_version"],
@@ -162,7 +139,7 @@ def _accuracy_plot(home: Home, number: int, current: dict[str, object]) -> dg.Me
 @dg.asset(
     partitions_def=ROUNDS,
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds=KINDS,
     description="One row per (question, SQL) candidate of the pool: its P(correct) under the round's reward model.",
 )
@@ -202,7 +179,7 @@ def reward_scores(
 @dg.asset(
     partitions_def=ROUNDS,
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds=KINDS,
     description="One row per scored candidate: its cluster, whether it is redundant or already labeled, and "
     "whether this round selects it for annotation (with rank and reason).",
@@ -214,7 +191,7 @@ def clusters(
     extracted_columns: pl.DataFrame,
     embedder: Embedder,
     annotator: Annotator,
-    domain: DomainResource,
+    schema_catalog__gold_bank: pl.DataFrame,
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
     """k-means over embedded pairs, redundancy removal, then a budget of uncertain, diverse, unlabeled pairs."""
@@ -224,11 +201,9 @@ def clusters(
         labels, _ = earlier_labels(io_manager.layout, _round(context))
     references = None
     if annotator.kind == "reference":
-        with user_errors():
-            gold = domain.load().gold_bank
-        if gold is None:
+        if schema_catalog__gold_bank.is_empty():
             raise failure(ValueError("the reference annotator needs gold_bank.json in the domain folder"))
-        references = set(gold["question"].to_list())
+        references = set(schema_catalog__gold_bank["question"].to_list())
     with user_errors():
         table = cluster_and_select(
             extracted_columns,
@@ -267,7 +242,7 @@ def clusters(
 @dg.asset(
     partitions_def=ROUNDS,
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds=KINDS,
     description="One row per label of the round: the pair, its label, and who labeled it (annotator kind and id), "
     "under which reward model, and when. A corrected SQL adds a positive pair.",
@@ -282,6 +257,7 @@ def labeled_rounds(
     sandbox: SqlSandbox,
     chat: ChatModel,
     schema_catalog: pl.DataFrame,
+    schema_catalog__gold_bank: pl.DataFrame,
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
     """Label the round's selected pairs with the configured annotator."""
@@ -294,7 +270,7 @@ def labeled_rounds(
     with sandbox.session(loaded.database_path, schema_catalog) as session:
         try:
             if annotator.kind == "reference":
-                gold = dict(zip(loaded.gold_bank["question"].to_list(), loaded.gold_bank["sql"].to_list()))
+                gold = dict(zip(schema_catalog__gold_bank["question"].to_list(), schema_catalog__gold_bank["sql"].to_list()))
                 decisions, corrections = by_reference(
                     items, gold, session, dialect, correct=annotator.reference_corrections
                 )

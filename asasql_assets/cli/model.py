@@ -18,7 +18,7 @@ from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_assets.progress import progress_line
 from asasql_resources.domain import Domain, DomainValidationError, load_domain
-from asasql_resources.models.embedder import DEVICE_SETTING as EMBED_DEVICE, SETTING as EMBED_MODEL, Embedder
+from asasql_resources.models.embedder import Embedder
 from asasql_resources.warehouse import Home, read_frame, resolve_home
 
 FORMATS = ("jsonl", "alpaca", "sharegpt")
@@ -48,13 +48,16 @@ def _prompt_settings(home: Home) -> tuple[int, bool]:
     return int(row["context_chars"]), bool(row["example_in_prompt"])
 
 
+def _resources() -> dict[str, object]:
+    """The resources of a run's settings, built as the code location builds them (values as text)."""
+    from asasql_assets.resources import build_resources
+
+    return build_resources(plain=True)
+
+
 def _embedder() -> Embedder:
     """The embedder of the run's settings (ASASQL_EMBED_MODEL, ASASQL_EMBED_QUERY_INSTRUCTION, ASASQL_EMBED_DEVICE)."""
-    return Embedder(
-        model=os.environ.get(EMBED_MODEL, ""),
-        query_instruction=os.environ.get("ASASQL_EMBED_QUERY_INSTRUCTION", ""),
-        device=os.environ.get(EMBED_DEVICE, "cpu"),
-    )
+    return _resources()["embedder"]
 
 
 def export_records(dataset: pl.DataFrame, predictor: Predictor, fmt: str) -> list[dict[str, Any]]:
@@ -167,12 +170,13 @@ def load_predictor(home: Home, domain: Path | None) -> tuple[Predictor, Domain]:
 
     Raises MissingAsset, DomainValidationError, or ValueError/OSError for a model that cannot load.
     """
-    from asasql_resources.nl2sql.base import DEVICE_SETTING, Nl2SqlBase
+    from asasql_resources.nl2sql.base import Nl2SqlBase
 
     trained = _asset(home, "nl2sql_model").row(0, named=True)
     catalog = _asset(home, "schema_catalog")
     loaded = load_domain(_domain(domain))
-    base = Nl2SqlBase(model=trained["base"], device=os.environ.get(DEVICE_SETTING, "cpu"))
+    configured = _resources()["nl2sql_base"]
+    base = Nl2SqlBase(model=trained["base"], dtype=configured.dtype, device=configured.device)
     adapter = Path(trained["adapter_path"])
     context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
     bank = load_bank(adapter, _embedder()) if trained["example_in_prompt"] else None

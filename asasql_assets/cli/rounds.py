@@ -16,14 +16,11 @@ def _known_rounds(instance: object) -> list[str]:
 
 def new_round(home_arg: Path | None, domain: Path | None) -> int:
     """Add the next round partition (round_0 first) and print its key."""
-    import dagster as dg
-
+    from asasql_assets.cli.jobs import Runner
     from asasql_assets.partitions import ROUNDS, round_key
-    from asasql_assets.cli.run import prepare_environment
 
     home = Home(resolve_home(home_arg))
-    prepare_environment(home, domain)
-    with dg.DagsterInstance.get() as instance:
+    with Runner.for_run(home, domain).instance() as instance:
         key = round_key(len(_known_rounds(instance)))
         instance.add_dynamic_partitions(ROUNDS.name, [key])
     print(key)
@@ -76,8 +73,8 @@ def import_labels(round_arg: str, home_arg: Path | None, domain: Path | None) ->
     except (AnnotationError, FileNotFoundError, ValueError) as error:
         print(f"error: nothing imported.\n{error}", file=sys.stderr)
         return EXIT_INVALID
-    from asasql_assets.cli.run import execute_round_assets, prepare_environment
+    from asasql_assets.cli.jobs import Runner
 
-    prepare_environment(home, domain, annotator="workbook")
-    ok = execute_round_assets(round_arg, ["labeled_rounds"])
+    runner = Runner.for_run(home, domain, annotator="workbook")
+    ok = runner.execute("active_learning_round", round_arg, ["labeled_rounds"]) is not None
     return 0 if ok else 1

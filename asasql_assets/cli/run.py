@@ -3,33 +3,16 @@
 import fcntl
 import os
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from asasql_assets.partitions import ROUNDS, round_key
+from asasql_assets.partitions import round_key
 from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli.inspect import EXIT_INVALID, validate
+from asasql_assets.cli.jobs import Runner
+from asasql_assets.cli.rounds import export
 from asasql_resources.warehouse import Home, connect_readonly, read_frame, resolve_home
-
-DAGSTER_YAML = """\
-# Written by asasql. Runs are queued one at a time: the warehouse has a single writer.
-concurrency:
-  runs:
-    max_concurrent_runs: 1
-telemetry:
-  enabled: false
-"""
-
-
-STAGES = {
-    "asasql_main": "Stage 1, synthesis",
-    "reward_model_only": "Stage 2, active learning",
-    "active_learning_round": "Stage 2, active learning",
-    "finetune_and_evaluate": "Stage 3, training set, fine-tune and evaluation",
-}
-
 
 class RunInProgress(RuntimeError):
     """Another asasql run holds this home."""
@@ -58,62 +41,18 @@ def exclusive_run(home: Home) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def prepare_environment(home: Home, domain: Path | None, annotator: str | None = None) -> None:
-    """Point ASASQL_HOME, ASASQL_DOMAIN, the annotator and (unless set) DAGSTER_HOME at this run's settings."""
-    os.environ["ASASQL_HOME"] = str(home.root)
-    if domain is not None:
-        os.environ["ASASQL_DOMAIN"] = str(domain)
-    if annotator is not None:
-        os.environ["ASASQL_ANNOTATOR"] = annotator
-    if not os.environ.get("DAGSTER_HOME"):
-        os.environ["DAGSTER_HOME"] = str(home.dagster)
-    dagster_home = Path(os.environ["DAGSTER_HOME"])
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        temporary = config.with_name(f".dagster.yaml.{os.getpid()}.tmp")
-        temporary.write_text(DAGSTER_YAML)
-        os.replace(temporary, config)  # two runs started at once must not see a half-written file
-
-
-def execute(job: str, partition: str | None = None, assets: Sequence[str] | None = None) -> str | None:
-    """Run one job (one partition, a subset of its assets) on the persistent instance; its run id, None on failure."""
-    import dagster as dg
-
-    from asasql_assets.definitions import defs
-
-    with dg.DagsterInstance.get() as instance:
-        if partition is not None and not instance.has_dynamic_partition(ROUNDS.name, partition):
-            instance.add_dynamic_partitions(ROUNDS.name, [partition])
-        label = f"{job}[{partition}]" if partition else job
-        stage = STAGES.get(job, job) + (f", {partition}" if partition else "")
-        subset = f": {', '.join(assets)}" if assets else ""
-        print(f"\n== {stage} ({time.strftime('%H:%M:%S')}): {label}{subset}", flush=True)
-        result = defs.resolve_job_def(job).execute_in_process(
-            instance=instance,
-            partition_key=partition,
-            asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
-            raise_on_error=False,
-        )
-    return result.run_id if result.success else None
-
-
-def execute_round_assets(partition: str, assets: Sequence[str]) -> bool:
-    """Materialize some assets of one round; True when the run succeeded."""
-    return execute("active_learning_round", partition, assets) is not None
-
-
 def _round_value(home: Home, asset: str, partition: str, column: str) -> object:
     """One value of a round's one-row (or aggregated) asset, read from its Parquet file."""
     frame = read_frame(home.asset_file(asset, partition))[0]
     return frame[column].sum() if frame.height != 1 else frame[column][0]
 
 
-def active_learning(home: Home, rule: StopRule, annotator: str) -> tuple[list[str], str, bool]:
+def active_learning(runner: Runner, rule: StopRule, annotator: str) -> tuple[list[str], str, bool]:
     """Rounds 0 … N-1, then reward_model[round_N], under the stopping rule.
 
     Returns the run ids, why the rounds stopped, and whether they are complete (Stage 3 may follow).
     """
+    home, execute = runner.home, runner.execute
     runs = []
     number = 0
     while True:
@@ -133,8 +72,6 @@ def active_learning(home: Home, rule: StopRule, annotator: str) -> tuple[list[st
         if reason:
             return runs, reason, True
         if annotator == "workbook" and not (home.annotations / f"{key}.xlsx").exists():
-            from asasql_assets.cli.rounds import export
-
             export(key, home.root, overwrite=False)
             return runs, f"{key}: waiting for labels in {home.annotations / (key + '.xlsx')}", False
         run_id = execute("active_learning_round", key, ["labeled_rounds"])
@@ -147,7 +84,7 @@ def active_learning(home: Home, rule: StopRule, annotator: str) -> tuple[list[st
 def stage3_assets(domain: Path) -> list[str]:
     """Stage 3's assets: nl2sql_evaluation only when the domain has a test set to evaluate on."""
     if (domain / "test_set.json").exists():
-        return ["filtered_dataset", "nl2sql_model", "nl2sql_evaluation"]
+        return ["filtered_dataset", "nl2sql_model", "nl2sql_model_labeled_only", "nl2sql_evaluation"]
     print(f"note: {domain} has no test_set.json, so nl2sql_evaluation is skipped", flush=True)
     return ["filtered_dataset", "nl2sql_model"]
 
@@ -207,15 +144,15 @@ def print_evaluation(home: Home) -> None:
         print(f"  {model:<13} {category:<12} n={n:<4} EX {ex if ex is not None else float('nan'):.3f}{rates}")
 
 
-def settings_ok() -> bool:
-    """Whether the resources build from the environment's settings; else say why, on one line per setting."""
+def settings_ok(runner: Runner) -> bool:
+    """Whether the run's resources build from its settings; else say why, on one line per setting."""
     from pydantic import ValidationError
 
-    from asasql_assets.resources import SettingError, build_resources
+    from asasql_assets.resources import SettingError
     from asasql_resources.models.devices import DeviceError
 
     try:
-        build_resources()
+        runner.resources()
     except (SettingError, DeviceError, ValidationError) as error:
         print(f"error: {error}", file=sys.stderr)
         return False
@@ -235,18 +172,18 @@ def run(
         return EXIT_INVALID
     if validate(domain) != 0:
         return EXIT_INVALID
-    prepare_environment(home, domain, annotator)
-    if not settings_ok():
+    runner = Runner.for_run(home, domain, annotator)
+    if not settings_ok(runner):
         return EXIT_INVALID
     try:
         with exclusive_run(home):
-            run_id = execute("asasql_main")
+            run_id = runner.execute("asasql_main")
             runs, reason = ([run_id], "") if run_id else ([], "Stage 1 failed")
             if run_id:
-                more, reason, complete = active_learning(home, rule, annotator)
+                more, reason, complete = active_learning(runner, rule, annotator)
                 runs += more
                 if complete:
-                    run_id = execute("finetune_and_evaluate", None, stage3_assets(domain))
+                    run_id = runner.execute("finetune_and_evaluate", None, stage3_assets(domain))
                     runs += [run_id] if run_id else []
                     reason = f"{reason}; then Stage 3" + (" ran" if run_id else " failed")
     except RunInProgress as error:

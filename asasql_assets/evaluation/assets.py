@@ -11,19 +11,20 @@ from asasql_resources.nl2sql.prompt import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, record_run, test_items
 from asasql_assets.failures import failure, user_errors
 from asasql_resources.nl2sql.examples import Example, load_bank
-from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars
 from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_resources.domain.resource import DomainResource
-from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
+from asasql_resources.models.adapters import AdapterBaseMismatch
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.base import Nl2SqlBase
-from asasql_resources.nl2sql.finetune import SftSettings
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
+from asasql_resources.warehouse.io_manager import OPTIONAL_KEY
+from asasql_assets.versions import code_version
 
 GROUP = "stage3_finetune"
+ABLATION = "nl2sql_model_labeled_only"
 
 
 class EvaluationConfig(dg.Config):
@@ -31,8 +32,9 @@ class EvaluationConfig(dg.Config):
 
     labeled_only: bool = Field(
         default=True,
-        description="Ablation: also fine-tune on the labeled rows of filtered_dataset alone (same settings as "
-        "nl2sql_model) and evaluate it, to show what the synthetic data adds.",
+        description=f"Ablation: also evaluate {ABLATION} (fine-tuned on the labeled rows of filtered_dataset "
+        "alone, with nl2sql_model's settings), to show what the synthetic data adds; it must have been "
+        "materialized. Off: it is not evaluated, and need not exist.",
     )
     max_new_tokens: int = Field(default=SQL_MAX_NEW_TOKENS, ge=16, description="Tokens per greedy answer.")
     batch_size: int = Field(default=BATCH_SIZE, ge=1, description="Questions per batched decode.")
@@ -44,19 +46,22 @@ class EvaluationConfig(dg.Config):
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds={"pytorch", "parquet", "duckdb"},
-    description="One row per (model, category): execution accuracy (ex), parse and exec rates of the base model, "
-    "nl2sql_model and (ablation) a labeled-only model on test_set.json, with the same prompt (the fine-tuned "
-    "model's nearest bank example shown to the base too) and greedy decoding. "
+    ins={ABLATION: dg.AssetIn(metadata={OPTIONAL_KEY: True})},
+    description="One row per (model, category): execution accuracy (ex), parse and exec rates of the base model "
+    f"(base), nl2sql_model (fine_tuned) and the ablation {ABLATION} (labeled_only; evaluated when the config's "
+    "labeled_only is on) on schema_catalog__test_set (test_set.json), with the same prompt (each fine-tuned "
+    "model's nearest bank example; the base is shown nl2sql_model's) and greedy decoding. "
     "Every run's figures are also appended to _evaluations, and its per-question judgements to _evaluation_items.",
 )
 def nl2sql_evaluation(
     context: dg.AssetExecutionContext,
     config: EvaluationConfig,
     nl2sql_model: pl.DataFrame,
-    filtered_dataset: pl.DataFrame,
+    nl2sql_model_labeled_only: pl.DataFrame | None,
     schema_catalog: pl.DataFrame,
+    schema_catalog__test_set: pl.DataFrame,
     domain: DomainResource,
     sandbox: SqlSandbox,
     nl2sql_base: Nl2SqlBase,
@@ -66,12 +71,16 @@ def nl2sql_evaluation(
     """Predict every test question with each model, judge by execution, and record the run."""
     home = io_manager.layout
     trained = nl2sql_model.row(0, named=True)
-    with user_errors(EmptyTrainingSet, AdapterBaseMismatch):
+    with user_errors(AdapterBaseMismatch):
         loaded = domain.load()
-        if loaded.test_set is None or loaded.test_set.is_empty():
+        if schema_catalog__test_set.is_empty():
             raise failure(ValueError(f"{loaded.path}: no test_set.json questions, so nothing to evaluate on"))
+        if config.labeled_only and nl2sql_model_labeled_only is None:
+            raise failure(
+                ValueError(f"{ABLATION} has not been materialized: materialize it, or set labeled_only: false")
+            )
         dialect = loaded.config.sql_dialect
-        items = test_items(loaded.test_set, config.test_limit, config.seed)
+        items = test_items(schema_catalog__test_set, config.test_limit, config.seed)
         schema_context = domain_schema_context(schema_catalog, max_chars=trained["context_chars"])
         adapter = Path(trained["adapter_path"])
         bank_embedder = embedder if trained["example_in_prompt"] else None
@@ -82,25 +91,14 @@ def nl2sql_evaluation(
             "fine_tuned": (lambda: nl2sql_base.load(adapter), shown),
         }
         versions = {"base": nl2sql_base.location().identity, "fine_tuned": trained["model_version"]}
-        if config.labeled_only:
-            ablation = labeled_only(filtered_dataset)
-            check_not_empty(ablation, None, "the labeled part of filtered_dataset")
-            context.log.info(f"nl2sql_evaluation: fine-tuning the labeled-only ablation on {ablation.height} pairs")
-            metrics, _ = train_or_reuse(
-                nl2sql_base,
-                ablation,
-                schema_context,
-                dialect,
-                SftSettings(**load_manifest(adapter).settings),
-                home.models / "nl2sql_model" / "labeled_only",
-                context.log.info,
-                embedder=bank_embedder,
-            )
-            ablation_dir = Path(metrics["adapter_path"])
+        if config.labeled_only and nl2sql_model_labeled_only is not None:
+            ablation = nl2sql_model_labeled_only.row(0, named=True)
+            ablation_dir = Path(ablation["adapter_path"])
+            ablation_embedder = embedder if ablation["example_in_prompt"] else None
             models["labeled_only"] = (
-                lambda: nl2sql_base.load(ablation_dir), _shown(ablation_dir, bank_embedder, questions)
+                lambda: nl2sql_base.load(ablation_dir), _shown(ablation_dir, ablation_embedder, questions)
             )
-            versions["labeled_only"] = metrics["model_version"]
+            versions["labeled_only"] = ablation["model_version"]
         summaries, judged = [], []
         with sandbox.session(loaded.database_path, loaded.catalog) as session:
             for name, (load, examples) in models.items():

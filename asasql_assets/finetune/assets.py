@@ -1,4 +1,4 @@
-"""Stage 3 assets: filtered_dataset, nl2sql_model and nl2sql_evaluation."""
+"""Stage 3 assets: filtered_dataset, nl2sql_model and the labeled-only ablation nl2sql_model_labeled_only."""
 
 from pathlib import Path
 
@@ -11,24 +11,28 @@ from asasql_assets.failures import user_errors
 from asasql_assets.finetune.filtering import emptied_by, filter_dataset, with_value_swaps
 from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_assets.finetune.labels import all_labels, prospective_threshold
-from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, train_or_reuse
+from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars, lines
 from asasql_assets.progress import progress_line
-from asasql_assets.settings import settings_from
+from asasql_assets.settings import TrainingConfig
 from asasql_resources.domain.resource import DomainResource
-from asasql_resources.models.adapters import AdapterBaseMismatch
+from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.base import Nl2SqlBase
 from asasql_resources.reward.model import RewardModel
 from asasql_resources.nl2sql.finetune import SftSettings
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
+from asasql_resources.warehouse.io_manager import MATERIALIZED_PARTITIONS, PARTITIONS_KEY
+from asasql_assets.partitions import round_number
+from asasql_assets.versions import code_version
 
 GROUP = "stage3_finetune"
 KINDS = {"polars", "parquet", "duckdb"}
 DEFAULT_THRESHOLD = 0.5
 EMPTIED_BY = "emptied_by"  # filtered_dataset metadata: the rule that removed the last rows
+CODE_VERSION = code_version(__name__)
 
 
 class FilteredDatasetConfig(dg.Config):
@@ -53,45 +57,67 @@ class FilteredDatasetConfig(dg.Config):
     seed: int = Field(default=0, description="Seed of the value swaps.")
 
 
+# The rounds that have labels and scores, as dicts {round key: frame}: the last round (and a round whose
+# selection was empty) has a reward model but no labels, and often no scores.
+MATERIALIZED_ROUNDS = dg.AssetIn(
+    partition_mapping=dg.AllPartitionMapping(), metadata={PARTITIONS_KEY: MATERIALIZED_PARTITIONS}
+)
+
+
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version=CODE_VERSION,
     kinds=KINDS,
-    ins={"reward_model": dg.AssetIn(partition_mapping=dg.LastPartitionMapping())},
+    ins={
+        "reward_model": dg.AssetIn(partition_mapping=dg.LastPartitionMapping()),
+        "reward_scores": MATERIALIZED_ROUNDS,
+        "labeled_rounds": MATERIALIZED_ROUNDS,
+    },
     description="One row per (question, SQL) training pair: candidates that parse, use known columns, execute and "
     "score over the threshold under the last round's reward model, plus every labeled positive and correction, "
-    "the positive samples of data_sample.json, and value-swap variants of those labeled pairs.",
+    "the positive samples of data_sample.json, and value-swap variants of those labeled pairs; no test-set "
+    "question. Inputs: reward_model of the last round (LastPartitionMapping); labeled_rounds and reward_scores of "
+    "every round that has them (AllPartitionMapping, rounds not materialized are skipped: `asasql run --rounds N` "
+    "ends with reward_model[round_N] alone). The pool's scores are reward_model[last]'s: reward_scores[last] "
+    "where it exists (reward_scores[r] is reward_model[r]'s), and the pairs it lacks (all of them when the last "
+    "round has only its reward model) are scored here with reward_model[last]. Each label round's own scores "
+    "(from a model that had not seen those labels) choose the threshold.",
 )
 def filtered_dataset(
     context: dg.AssetExecutionContext,
     config: FilteredDatasetConfig,
     extracted_columns: pl.DataFrame,
     reward_model: pl.DataFrame,
+    reward_scores: dict[str, pl.DataFrame],
+    labeled_rounds: dict[str, pl.DataFrame],
     schema_catalog: pl.DataFrame,
     schema_catalog__samples: pl.DataFrame,
+    schema_catalog__test_set: pl.DataFrame,
     domain: DomainResource,
     sandbox: SqlSandbox,
     reward_base: RewardModel,
-    io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
     """Score the pool with the last reward model, apply the rules in order, add the labeled pairs and their swaps."""
-    home = io_manager.layout
     model = reward_model.row(0, named=True)
-    labels, label_versions = all_labels(home)
+    last = context.asset_partition_key_for_input("reward_model")
+    labels = all_labels(labeled_rounds)
     with user_errors():
         loaded = domain.load()
-        test_set = loaded.test_set
-        scores, _ = score_pool(
+        scores, reused = score_pool(
             reward_base,
             Path(model["adapter_path"]),
             model["model_version"],
             extracted_columns,
-            None,
+            reward_scores.get(last),
             progress=progress_line(context.log.info, "filtered_dataset: scoring", "pairs"),
         )
-    chosen = prospective_threshold(home, labels) if config.threshold is None else config.threshold
+    context.log.info(
+        f"filtered_dataset: {reused} of {scores.height} pool scores from reward_scores[{last}], "
+        f"{scores.height - reused} scored with reward_model[{last}]"
+    )
+    chosen = prospective_threshold(labels, reward_scores) if config.threshold is None else config.threshold
     threshold = DEFAULT_THRESHOLD if chosen is None else chosen
-    test_questions = test_set["question"].to_list() if test_set is not None else []
+    test_questions = schema_catalog__test_set["question"].to_list()
     dataset, waterfall = filter_dataset(
         extracted_columns,
         scores,
@@ -127,34 +153,27 @@ def filtered_dataset(
             "threshold": round(threshold, 4),
             "threshold_from": "setting" if config.threshold is not None else ("labels" if chosen is not None else "default"),
             "reward_model": model["model_version"],
+            "reward_model_round": last,
+            "reused_scores": reused,
+            "label_rounds": ", ".join(sorted(labeled_rounds, key=round_number)) or "none",
             "waterfall": dg.MetadataValue.md(markdown_sample(waterfall, rows=waterfall.height)),
             "waterfall_plot": bars(rules["rule"].to_list(), {"rows dropped": rules["dropped"].to_list()}, "filter waterfall", "rows"),
             "by_source": dg.MetadataValue.md(markdown_sample(by_source, rows=by_source.height)),
             **({EMPTIED_BY: emptied} if emptied else {}),
         },
-        upstream_versions=label_versions,
     )
 
 
-class Nl2SqlTrainingConfig(dg.Config):
-    """How nl2sql_model is fine-tuned (the base model and dtype are settings of `nl2sql_base`)."""
+class Nl2SqlTrainingConfig(TrainingConfig):
+    """How nl2sql_model is fine-tuned: the training loop, plus length, LoRA and prompt (base and dtype: `nl2sql_base`)."""
 
-    epochs: int = Field(default=SftSettings.epochs, ge=1, description="Passes over the examples at most.")
-    learning_rate: float = Field(default=SftSettings.learning_rate, gt=0, description="AdamW learning rate of the LoRA.")
-    batch_size: int = Field(default=SftSettings.batch_size, ge=1, description="Examples per optimizer step.")
-    val_fraction: float = Field(
-        default=SftSettings.val_fraction, ge=0, le=0.5, description="Held-out share for early stopping and val_loss."
-    )
-    patience: int = Field(
-        default=SftSettings.patience, ge=1, description="Epochs without validation-loss improvement before stopping."
-    )
     max_length: int = Field(default=SftSettings.max_length, ge=16, description="Tokens per example; the context is cut first.")
     lora_r: int = Field(default=SftSettings.lora_r, ge=1, description="LoRA rank.")
     lora_layers: int | None = Field(
         default=15,
         ge=1,
         description="Adapt only the top this many decoder layers (unset: all); training stops its backward pass "
-        "there. 15 of the bundled SmolLM2's 30 layers took 5 s a batch of 8 here, all 30 took 8 to 9 s.",
+        "there, so fewer layers train faster (benchmarks/sft_speed.py).",
     )
     context_chars: int = Field(
         default=DEFAULT_CONTEXT_CHARS, ge=100, description="Characters of the domain schema context in every prompt."
@@ -165,16 +184,15 @@ class Nl2SqlTrainingConfig(dg.Config):
         "set is the example bank, saved with the adapter and used the same way by evaluation and predict.",
     )
     save_merged: bool = Field(default=False, description="Also write the base with the LoRA merged in (models/nl2sql_model/merged).")
-    seed: int = Field(default=0, description="Seed of the split, the batch order and the LoRA initialisation.")
 
-    def settings(self) -> SftSettings:
+    def sft_settings(self) -> SftSettings:
         """These fields as SftSettings (LoRA alpha twice the rank)."""
-        return settings_from(self, SftSettings, lora_alpha=2 * self.lora_r)
+        return self.settings(SftSettings(), lora_alpha=2 * self.lora_r)
 
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version=CODE_VERSION,
     kinds={"pytorch", "peft", "parquet"},
     description="One row: the NL2SQL model, a LoRA adapter of the base chat model fine-tuned on filtered_dataset "
     "(schema context and question in, SQL out; loss on the SQL only), saved under models/nl2sql_model.",
@@ -202,29 +220,88 @@ def nl2sql_model(
             filtered_dataset,
             schema_context,
             dialect,
-            config.settings(),
+            config.sft_settings(),
             folder / "fine_tuned",
             context.log.info,
             embedder=embedder if config.example_in_prompt else None,
             merged_dir=folder / "merged" if config.save_merged else None,
         )
-    sources = dict(filtered_dataset.group_by("source").len().iter_rows())
+    merged = str(folder / "merged") if config.save_merged else None
+    return _model_output(
+        "nl2sql_model", metrics, reused, filtered_dataset, merged, config.context_chars, config.example_in_prompt
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    code_version=CODE_VERSION,
+    kinds={"pytorch", "peft", "parquet"},
+    description="One row, with nl2sql_model's columns: the labeled-only ablation, a LoRA adapter fine-tuned with "
+    "nl2sql_model's settings (read from its adapter's manifest, with its schema context and example bank use) on "
+    "the labeled rows of filtered_dataset alone (data_sample, labeled, corrected: no synthetic pairs or value "
+    "swaps), saved under models/nl2sql_model/labeled_only. nl2sql_evaluation compares it with nl2sql_model to "
+    "show what the synthetic data adds.",
+)
+def nl2sql_model_labeled_only(
+    context: dg.AssetExecutionContext,
+    filtered_dataset: pl.DataFrame,
+    nl2sql_model: pl.DataFrame,
+    schema_catalog: pl.DataFrame,
+    domain: DomainResource,
+    nl2sql_base: Nl2SqlBase,
+    embedder: Embedder,
+    io_manager: dg.ResourceParam[WarehouseIOManager],
+) -> dg.Output[pl.DataFrame]:
+    """Fine-tune on the labeled rows with nl2sql_model's settings (or reuse the same adapter) and describe it."""
+    trained = nl2sql_model.row(0, named=True)
+    ablation = labeled_only(filtered_dataset)
+    with user_errors(EmptyTrainingSet, AdapterBaseMismatch):
+        check_not_empty(ablation, None, "the labeled part of filtered_dataset")
+        dialect = domain.load().config.sql_dialect
+        schema_context = domain_schema_context(schema_catalog, max_chars=trained["context_chars"])
+        context.log.info(f"nl2sql_model_labeled_only: fine-tuning on {ablation.height} labeled pairs")
+        metrics, reused = train_or_reuse(
+            nl2sql_base,
+            ablation,
+            schema_context,
+            dialect,
+            SftSettings(**load_manifest(Path(trained["adapter_path"])).settings),
+            io_manager.layout.models / "nl2sql_model" / "labeled_only",
+            context.log.info,
+            embedder=embedder if trained["example_in_prompt"] else None,
+        )
+    return _model_output(
+        "nl2sql_model_labeled_only", metrics, reused, ablation, None, trained["context_chars"], trained["example_in_prompt"]
+    )
+
+
+def _model_output(
+    name: str,
+    metrics: dict,
+    reused: bool,
+    dataset: pl.DataFrame,
+    merged_path: str | None,
+    context_chars: int,
+    example_in_prompt: bool,
+) -> dg.Output[pl.DataFrame]:
+    """An NL2SQL model as one row (adapter, version, data and training figures) with its loss plot."""
+    sources = dict(dataset.group_by("source").len().iter_rows())
     row = {
         "adapter_path": metrics["adapter_path"],
-        "merged_path": str(folder / "merged") if config.save_merged else None,
+        "merged_path": merged_path,
         "model_version": metrics["model_version"],
         "base": metrics["base"],
         "n_train": int(metrics["n_train"]),
         "n_val": int(metrics["n_val"]),
         "n_synthetic": int(sources.get("synthetic", 0)),
-        "n_labeled": filtered_dataset.height - int(sources.get("synthetic", 0)),
+        "n_labeled": dataset.height - int(sources.get("synthetic", 0)),
         "train_loss": float(metrics["train_loss"]),
         "val_loss": float(metrics["val_loss"]),
         "metrics_split": metrics["metrics_split"],
         "best_epoch": int(metrics["best_epoch"]),
         "epochs_run": int(metrics["epochs_run"]),
-        "context_chars": config.context_chars,
-        "example_in_prompt": config.example_in_prompt,
+        "context_chars": context_chars,
+        "example_in_prompt": example_in_prompt,
         "train_seconds": round(float(metrics["seconds"]), 1),
     }
     history = metrics["history"]
@@ -239,7 +316,7 @@ def nl2sql_model(
                     "train loss": (epochs, [entry["train_loss"] for entry in history]),
                     f"{metrics['metrics_split']} loss": (epochs, [entry["val_loss"] for entry in history]),
                 },
-                "nl2sql_model loss per SQL token",
+                f"{name} loss per SQL token",
                 "epoch",
                 "loss",
             ),

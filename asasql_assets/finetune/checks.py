@@ -3,13 +3,16 @@
 import dagster as dg
 import polars as pl
 
-from asasql_assets.leaks import held_out_leak
-from asasql_resources.domain.resource import DomainResource
+from asasql_assets.leaks import TEST_SET_IN, held_out_leak
 
 
 @dg.asset_check(
-    asset="filtered_dataset", description="No training pair's question is a held-out test-set question (normalised)."
+    asset="filtered_dataset",
+    additional_ins=TEST_SET_IN,
+    description="No training pair's question is a held-out test-set question (normalised).",
 )
-def no_test_question_in_training_set(filtered_dataset: pl.DataFrame, domain: DomainResource) -> dg.AssetCheckResult:
+def no_test_question_in_training_set(
+    filtered_dataset: pl.DataFrame, schema_catalog__test_set: pl.DataFrame
+) -> dg.AssetCheckResult:
     """Fail, naming the questions, when a test-set question is in the training set."""
-    return held_out_leak(filtered_dataset["question"].to_list(), domain)
+    return held_out_leak(filtered_dataset["question"].to_list(), schema_catalog__test_set)

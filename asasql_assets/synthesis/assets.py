@@ -5,6 +5,7 @@ import polars as pl
 from pydantic import Field
 
 from asasql_assets.failures import user_errors
+from asasql_assets.versions import code_version
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.progress import progress_line
 from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
@@ -48,7 +49,7 @@ class CandidatesConfig(dg.Config):
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds=KINDS,
     description="One row per synthesized natural-language question about one table, after deduplication.",
 )
@@ -58,6 +59,7 @@ def forward_queries(
     schema_catalog: pl.DataFrame,
     schema_catalog__concepts: pl.DataFrame,
     schema_catalog__samples: pl.DataFrame,
+    schema_catalog__test_set: pl.DataFrame,
     domain: DomainResource,
     chat: ChatModel,
     embedder: Embedder,
@@ -70,7 +72,7 @@ def forward_queries(
             schema_catalog,
             schema_catalog__concepts,
             schema_catalog__samples,
-            loaded.test_set["question"].to_list() if loaded.test_set is not None else [],
+            schema_catalog__test_set["question"].to_list(),
             chat,
             embedder,
             prompts_per_table=config.prompts_per_table,
@@ -96,7 +98,7 @@ def forward_queries(
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds=KINDS,
     description="One row per SQL candidate: k per question, each from its own column selection and sample.",
 )
@@ -106,6 +108,7 @@ def nl2sql_candidates(
     forward_queries: pl.DataFrame,
     schema_catalog: pl.DataFrame,
     schema_catalog__samples: pl.DataFrame,
+    schema_catalog__gold_bank: pl.DataFrame,
     domain: DomainResource,
     chat: ChatModel,
 ) -> dg.Output[pl.DataFrame]:
@@ -114,9 +117,8 @@ def nl2sql_candidates(
         loaded = domain.load()
         dialect = loaded.config.sql_dialect
         before = chat.client().stats.model_calls
-        gold = loaded.gold_bank if loaded.gold_bank is not None else pl.DataFrame(schema={"question": pl.String, "sql": pl.String})
         references = reference_questions(
-            gold, schema_catalog, limit=config.gold_bank_questions, seed=config.seed, dialect=dialect, model=GOLD_BANK_FILE
+            schema_catalog__gold_bank.select("question", "sql"), schema_catalog, limit=config.gold_bank_questions, seed=config.seed, dialect=dialect, model=GOLD_BANK_FILE
         )
         candidates, counts = synthesize_candidates(
             pl.concat([forward_queries, references]),
@@ -144,7 +146,7 @@ def nl2sql_candidates(
 
 @dg.asset(
     group_name=GROUP,
-    code_version="1",
+    code_version=code_version(__name__),
     kinds=KINDS,
     description="One row per SQL candidate with the tables and columns it uses, checked against the catalog, "
     "and its execution in the sandbox.",

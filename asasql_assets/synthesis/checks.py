@@ -3,8 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from asasql_assets.leaks import held_out_leak
-from asasql_resources.domain.resource import DomainResource
+from asasql_assets.leaks import TEST_SET_IN, held_out_leak
 
 
 @dg.asset_check(asset="forward_queries", description="At least one question survived parsing and deduplication.")
@@ -13,25 +12,30 @@ def forward_queries_not_empty(forward_queries: pl.DataFrame) -> dg.AssetCheckRes
     return dg.AssetCheckResult(passed=forward_queries.height > 0, metadata={"questions": forward_queries.height})
 
 
-@dg.asset_check(asset="forward_queries", description="No question equals a held-out test-set question (normalised text).")
-def no_test_set_leak(forward_queries: pl.DataFrame, domain: DomainResource) -> dg.AssetCheckResult:
+@dg.asset_check(
+    asset="forward_queries",
+    additional_ins=TEST_SET_IN,
+    description="No question equals a held-out test-set question (normalised text).",
+)
+def no_test_set_leak(forward_queries: pl.DataFrame, schema_catalog__test_set: pl.DataFrame) -> dg.AssetCheckResult:
     """Fail, naming the questions, when a test-set question leaked into the pool."""
-    return held_out_leak(forward_queries["question"].to_list(), domain)
+    return held_out_leak(forward_queries["question"].to_list(), schema_catalog__test_set)
 
 
 @dg.asset_check(
     asset="nl2sql_candidates",
-    additional_ins={"forward_queries": dg.AssetIn("forward_queries")},
+    additional_ins={
+        "forward_queries": dg.AssetIn("forward_queries"),
+        "schema_catalog__gold_bank": dg.AssetIn("schema_catalog__gold_bank"),
+    },
     description="Candidates exist and every one belongs to a question of forward_queries or of the gold bank.",
 )
 def candidates_belong_to_questions(
-    nl2sql_candidates: pl.DataFrame, forward_queries: pl.DataFrame, domain: DomainResource
+    nl2sql_candidates: pl.DataFrame, forward_queries: pl.DataFrame, schema_catalog__gold_bank: pl.DataFrame
 ) -> dg.AssetCheckResult:
     """Fail on an empty pool or on candidates whose question is neither synthesized nor a gold-bank question."""
-    gold = domain.load().gold_bank
     orphans = nl2sql_candidates.join(forward_queries.select("question_id"), on="question_id", how="anti")
-    if gold is not None:
-        orphans = orphans.filter(~pl.col("question").is_in(gold["question"].to_list()))
+    orphans = orphans.filter(~pl.col("question").is_in(schema_catalog__gold_bank["question"].to_list()))
     from_gold = nl2sql_candidates.join(forward_queries.select("question_id"), on="question_id", how="anti").height
     return dg.AssetCheckResult(
         passed=nl2sql_candidates.height > 0 and orphans.is_empty(),

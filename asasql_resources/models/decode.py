@@ -22,8 +22,7 @@ from asasql_resources.models.sampling import Sampling
 
 PREFILL_TOKENS = 4096  # tokens per prefill forward at most (padding included), unless one prompt part is longer
 ROOM = 64  # free positions the cache starts with and grows by when full
-# A forward's fixed cost (reading every weight once: about 77 ms on the 2-core CPU) in prompt tokens of
-# prefill (about 2.5 ms each there).
+# A forward's fixed cost (reading every weight once) in prompt tokens of prefill (benchmarks/prefill_tokens.py).
 FORWARD_IN_PREFILL_TOKENS = 32
 # transformers' switch that lets SDPA read grouped key/value heads in place when a mask is given.
 FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
@@ -31,19 +30,15 @@ FORCE_GQA = "TRANSFORMERS_SDPA_FORCE_GQA"
 # own: at least what one more prefill forward costs.
 MIN_RUN_SAVING = FORWARD_IN_PREFILL_TOKENS
 # The shortest start shared by a whole batch that decode steps read once (cascade attention) instead of once per
-# row. Per layer at 32 rows on the 2-core CPU (benchmarks/cascade_attention.py, four runs), it was no faster than
-# SDPA at 32 to 128 shared positions (0.66 to 1.27x: under a millisecond, mostly noise), and 1.95 to 2.42x at
-# 461 shared and 150 own; so a short common start (a system prompt) stays with SDPA.
+# row: a short common start (a system prompt) gains nothing over SDPA (benchmarks/cascade_attention.py).
 MIN_CASCADE_START = 128
 # A lone row decoding greedily (one question, or the last row of a batch) checks up to this many draft tokens
 # per forward: the tokens that followed its latest LOOKUP_NGRAM tokens where those appeared before in its prompt
-# or answer (prompt lookup; SQL repeats the schema's names). Those that greedy would pick anyway are kept. On 24
-# test questions answered one at a time by the demo's fine-tuned model: 1.90 s a question instead of 2.69 s, the
-# same SQL (benchmarks/lookup_decoding.py); taken in turns, 0, 4, 6 and 10 took 61.3, 47.0, 46.1 and 46.7 s.
+# or answer (prompt lookup; SQL repeats the schema's names). Those that greedy would pick anyway are kept, so the
+# SQL is the same, sooner (benchmarks/lookup_decoding.py).
 LOOKUP_TOKENS = 6
 LOOKUP_NGRAM = 2
-# Prompt-start positions a PrefixStore keeps in all: 46 KB each for SmolLM2 in fp32 (30 layers of 3 key/value
-# heads of 64), so about 94 MB; several schema-sized starts (the demo's is 461 tokens).
+# Prompt-start positions a PrefixStore keeps in all: room for several schema-sized starts.
 PREFIX_STORE_TOKENS = 2048
 
 
@@ -201,9 +196,8 @@ def draw(weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tens
     """One index per row, drawn with probability proportional to `weights`, by inverse transform sampling.
 
     The first index whose cumulative weight exceeds a uniform draw over the row's total, summed in float64 so
-    that rounding over a 49k vocabulary does not shift the small probabilities. At 32 rows of SmolLM2's vocabulary
-    on the 2-core CPU, torch.multinomial took 39 to 46 ms a step; this took 1.8 to 15 ms, most of it the first
-    touch of its 12.6 MB of float64 sums when they land in fresh memory.
+    that rounding over a large vocabulary does not shift the small probabilities; several times faster than
+    torch.multinomial on a CPU.
     """
     cumulative = weights.cumsum(dim=-1, dtype=torch.float64)
     uniform = torch.rand((weights.shape[0], 1), generator=generator, device=weights.device, dtype=cumulative.dtype)
@@ -218,9 +212,8 @@ _POOL = threading.local()  # the buffers that caches reuse, per thread, inside `
 def reused_cache_memory() -> Iterator[None]:
     """Inside, each decode's cache buffers reuse the previous decode's memory (zeroed again) instead of new memory.
 
-    New memory costs a page fault per 4 KiB on first touch: zeroing a new cache of 32 rows by 1,832 positions
-    (2.7 GB, SmolLM2) took 1.0 s on the 2-core CPU, and 0.12 s in reused memory. Only one decode at a time may
-    run inside, as its buffers are the next one's.
+    New memory costs a page fault per 4 KiB on first touch, which for a batch's cache costs more than zeroing
+    reused memory. Only one decode at a time may run inside, as its buffers are the next one's.
     """
     _POOL.buffers = []
     try:
@@ -388,7 +381,7 @@ def grouped_attention(model: PreTrainedModel) -> Iterator[None]:
     """On the CPU, SDPA attends each key/value head in place for its group of query heads (FORCE_GQA).
 
     With a mask, transformers otherwise copies the cached keys and values once per query head at every layer
-    (`repeat_kv`): at 32 rows of 1,000 cached tokens, a layer's attention took 79 ms that way and 6 ms in place.
+    (`repeat_kv`), which costs more than the attention itself at long caches (benchmarks/grouped_attention.py).
     On a GPU a mask would send grouped SDPA to its slow kernel, so the switch is left as it is there.
     """
     if model.device.type != "cpu" or os.environ.get(FORCE_GQA) is not None:

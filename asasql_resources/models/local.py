@@ -105,8 +105,8 @@ class LocalChatBackend:
         """Remember the settings; the model loads on first use. `setting` names the model in load errors.
 
         A call packs the Linear weights once for all its batches (`LinearPacks`). With `keep_packed` they are
-        kept for later calls too (a server: 0.17 s less a call for SmolLM2-135M, and its 540 MB of weights held
-        twice); without, they are freed when the call ends, which keeps a pipeline run's memory down.
+        kept for later calls too (a server: faster calls, the weights held twice); without, they are freed when the
+        call ends, which keeps a pipeline run's memory down.
         """
         self.location = location
         self.setting = setting

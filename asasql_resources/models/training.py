@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 
@@ -13,20 +14,35 @@ MIN_SPLIT_EXAMPLES = 10  # below this, no validation split: too few to hold any 
 GROUP_BATCHES = 8  # batches per length-sorted window when shuffling
 
 
-class LoopSettings(Protocol):
-    """The settings every training loop has."""
+@dataclass(frozen=True)
+class TrainingSettings:
+    """How a LoRA training loop runs: epochs, AdamW step, batch size, validation split and early stopping.
 
-    epochs: int
-    learning_rate: float
-    batch_size: int
-    val_fraction: float
-    patience: int
-    min_delta: float
-    weight_decay: float
-    max_grad_norm: float
+    Both trainings take it: the reward model's as is (with its own defaults), nl2sql_model's through SftSettings.
+    """
+
+    epochs: int = 2
+    learning_rate: float = 1e-3
+    batch_size: int = 8
+    val_fraction: float = 0.1
+    # Stop once `patience` epochs in a row have not brought the validation loss min_delta below its best;
+    # min_delta keeps float noise from counting as progress.
+    patience: int = 1
+    min_delta: float = 1e-4
+    seed: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+
+    def __post_init__(self) -> None:
+        """Refuse settings that cannot train, naming the setting."""
+        check_settings(self)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The settings as plain values, for adapter manifests."""
+        return asdict(self)
 
 
-def check_settings(settings: LoopSettings, extra: list[tuple[str, bool, str]] | None = None) -> None:
+def check_settings(settings: TrainingSettings, extra: list[tuple[str, bool, str]] | None = None) -> None:
     """Refuse loop settings (and `extra` checks) that cannot train, naming the class and the setting."""
     checks = [
         ("epochs", settings.epochs >= 1, ">= 1"),
@@ -47,7 +63,7 @@ def check_settings(settings: LoopSettings, extra: list[tuple[str, bool, str]] | 
 class BestEpoch:
     """Early stopping on validation loss: keeps the best epoch's record and trainable weights, restores them."""
 
-    def __init__(self, trainable: Mapping[str, torch.nn.Parameter], settings: LoopSettings, validated: bool) -> None:
+    def __init__(self, trainable: Mapping[str, torch.nn.Parameter], settings: TrainingSettings, validated: bool) -> None:
         """Track `trainable`; without a validation split (`validated` False) every epoch counts as the best."""
         self.trainable = trainable
         self.patience = settings.patience

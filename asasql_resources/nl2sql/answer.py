@@ -12,8 +12,8 @@ from sqlglot.errors import SqlglotError
 
 SQL_STOP = (";",)  # an SQL answer ends at its first semicolon, so generation stops there
 
-# Tokens an SQL answer may take: the demo's longest gold SQL takes 77 (gold bank) and 76 (test set) of SmolLM2's
-# tokens; an answer that runs longer is prose or a loop that a longer budget would only make longer.
+# Tokens an SQL answer may take: more than the demo's longest gold SQL; an answer that runs longer is prose or a
+# loop that a longer budget would only make longer.
 SQL_MAX_NEW_TOKENS = 96
 
 # Where a statement may start, and where it may end: a line end, a semicolon, a backtick (inline

@@ -28,7 +28,13 @@ from asasql_resources.nl2sql.sft_forward import (
     shared_prefix,
     shared_start_forward,
 )
-from asasql_resources.models.training import BestEpoch, check_settings, length_grouped_batches, split_validation
+from asasql_resources.models.training import (
+    BestEpoch,
+    TrainingSettings,
+    check_settings,
+    length_grouped_batches,
+    split_validation,
+)
 
 BASE_SETTING = "ASASQL_NL2SQL_BASE"
 IGNORE_INDEX = -100  # the label of a token that carries no loss (the prompt, the padding)
@@ -41,36 +47,25 @@ BaseModel = ModelLocation | str | Path
 
 
 @dataclass(frozen=True)
-class SftSettings:
-    """How to fine-tune: epochs, AdamW step, batches, validation split, early stopping, sequence length and LoRA."""
+class SftSettings(TrainingSettings):
+    """The training loop's settings, plus what fine-tuning adds: sequence length, LoRA shape and dtype."""
 
-    epochs: int = 2
-    learning_rate: float = 1e-3
-    batch_size: int = 8
-    val_fraction: float = 0.1
-    # Stop once `patience` epochs in a row have not brought the validation loss min_delta below its best.
-    patience: int = 1
-    min_delta: float = 1e-4
-    seed: int = 0
-    # Tokens per example: the demo's default 1500-character schema context is ~475 tokens with the chat template,
-    # a shown example ~80, the SQL ~40 (up to ~150); a shorter max_length would cut the context in training
-    # but not at inference.
+    # Tokens per example: the schema context, a shown example and the SQL must fit; a shorter max_length would cut
+    # the context in training but not at inference.
     max_length: int = 768
     lora_r: int = 16
     lora_alpha: int = 32
-    # No dropout on the LoRA input (LLaMA-Factory's default too): drawing its random masks on the CPU made a
-    # step 6% longer here (benchmarks/sft_speed.py), and the demo's EX moved by one question of 125.
+    # No dropout on the LoRA input (LLaMA-Factory's default too): its random masks cost more than they bought
+    # (benchmarks/sft_speed.py).
     lora_dropout: float = 0.0
     # peft's "all-linear": every linear layer of the decoder (attention and MLP projections), not the output head.
     target_modules: str | tuple[str, ...] = "all-linear"
-    # LoRA on the top `lora_layers` decoder layers only (None: all of them). The backward pass then stops at the
-    # lowest adapted layer: with 15 of SmolLM2's 30 layers, a batch took 5 s instead of 8 to 9 s here.
+    # LoRA on the top `lora_layers` decoder layers only (None: all of them); the backward pass then stops at the
+    # lowest adapted layer.
     lora_layers: int | None = None
     # With lora_layers, the layers below the adapted ones have nothing to train: compute their output for every
     # example once (`sft_forward.Trunk`) instead of in every epoch and validation pass.
     frozen_trunk: bool = True
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
     dtype: str = "float32"
 
     def __post_init__(self) -> None:
@@ -86,10 +81,6 @@ class SftSettings:
                 ("dtype", self.dtype in DTYPES, f"one of {sorted(DTYPES)}"),
             ],
         )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The settings as plain values, for adapter manifests."""
-        return asdict(self)
 
     def frozen_layers(self, model: PreTrainedModel) -> int:
         """How many bottom decoder layers get no LoRA (0 without lora_layers)."""

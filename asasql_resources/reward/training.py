@@ -16,34 +16,16 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score
 
 from asasql_resources.models.adapters import AdapterManifest, load_manifest, model_version, save_adapter
-from asasql_resources.models.training import BestEpoch, check_settings, length_grouped_batches, split_validation
+from asasql_resources.models.training import BestEpoch, TrainingSettings, length_grouped_batches, split_validation
 from asasql_resources.reward.model import RewardModel, RewardModelHandle
 
 
 Example = tuple[str, str, str, bool]
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    """How to train: epochs, AdamW step, batch size, validation split and early stopping."""
-
-    epochs: int = 6
-    # A fresh classification head and a few hundred examples: 2e-4 left MiniLM at chance on the demo pool
-    # (held-out AUC 0.47 after 3 epochs); 1e-3 learns (AUC 0.55 after 8 epochs on 99 examples).
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    val_fraction: float = 0.1
-    # Stop once `patience` epochs in a row have not brought the validation loss min_delta below its best;
-    # min_delta keeps float noise from counting as progress.
-    patience: int = 2
-    min_delta: float = 1e-4
-    seed: int = 0
-    weight_decay: float = 0.0
-    max_grad_norm: float = 1.0
-
-    def __post_init__(self) -> None:
-        """Refuse settings that cannot train, naming the setting."""
-        check_settings(self)
+# A fresh classification head and a few hundred examples: 2e-4 left MiniLM at chance on the demo pool, 1e-3 learns
+# (benchmarks/label_efficiency.py); more epochs and patience than the SFT, whose base already knows its task.
+REWARD_TRAINING = TrainingSettings(epochs=6, learning_rate=1e-3, batch_size=16, patience=2)
 
 
 @dataclass(frozen=True)
@@ -146,7 +128,7 @@ def train_epoch(
 def train_reward_model(
     handle: RewardModelHandle,
     examples: Sequence[Example],
-    settings: TrainSettings,
+    settings: TrainingSettings,
     progress: Callable[[str], None] | None = None,
 ) -> TrainReport:
     """Train the handle's LoRA and head in place; restore the best validation epoch and leave it in eval mode.
@@ -231,7 +213,7 @@ def train_reward_model(
 def train_round(
     reward: RewardModel,
     examples: pl.DataFrame,
-    train: TrainSettings,
+    train: TrainingSettings,
     adapter_dir: Path,
     log: Callable[[str], None],
 ) -> tuple[dict[str, object], bool]:

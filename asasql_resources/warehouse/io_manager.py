@@ -15,6 +15,13 @@ from asasql_resources.warehouse.views import rebuild_views
 DATA_VERSION_KEY = "asasql/data_version"
 EXTRA_UPSTREAM_KEY = "asasql/upstream_versions"
 RESERVED_PARTITION_COLUMNS = ("round", "partition")
+# Input metadata (dg.AssetIn(metadata=...)) that changes how an input is loaded:
+# - PARTITIONS_KEY: MATERIALIZED_PARTITIONS loads the mapped partitions that have been materialized, as a dict
+#   {partition: frame} in partition order, skipping those that have not (e.g. the rounds that have no labels yet);
+# - OPTIONAL_KEY: True loads a non-partitioned asset that has not been materialized as None.
+PARTITIONS_KEY = "asasql/partitions"
+MATERIALIZED_PARTITIONS = "materialized"
+OPTIONAL_KEY = "asasql/optional"
 
 
 def asset_name(key: dg.AssetKey) -> str:
@@ -80,27 +87,42 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             {"asasql/path": dg.MetadataValue.path(str(path)), "asasql/view": dg.MetadataValue.text(asset)}
         )
 
-    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
-        """Read an upstream asset; several partitions come back as one frame with `partition` and `round`."""
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame | dict[str, pl.DataFrame] | None:
+        """Read an upstream asset; several partitions come back as one frame with `partition` and `round`.
+
+        The input's metadata can ask instead for the materialized partitions as a dict, or for None when an
+        optional asset has not been materialized (see PARTITIONS_KEY and OPTIONAL_KEY).
+        """
         asset = asset_name(context.asset_key)
         partitions = list(context.asset_partition_keys) if context.has_asset_partitions else [None]
         step = (context.step_context.run_id, context.step_context.step.key)
         loaded = self._loaded.setdefault(step, {})
+        metadata = context.definition_metadata or {}
+        if metadata.get(PARTITIONS_KEY) == MATERIALIZED_PARTITIONS:
+            present = [p for p in partitions if p is not None and self.layout.asset_file(asset, p).exists()]
+            return {partition: self._read(asset, partition, loaded) for partition in present}
+        if metadata.get(OPTIONAL_KEY) and partitions == [None] and not self.layout.asset_file(asset, None).exists():
+            return None
         frames = []
         for partition in partitions:
-            path = self.layout.asset_file(asset, partition)
-            if not path.exists():
-                raise FileNotFoundError(
-                    f"{version_label(asset, partition)} has not been materialized in {self.layout.root} "
-                    f"(no {path}); materialize it first"
-                )
-            try:
-                frame, version = read_frame(path)
-            except DamagedFile as error:
-                label = version_label(asset, partition)
-                raise DamagedFile(path, f"{error.reason} ({label}: re-materialize {asset} to rebuild it)") from error
-            loaded[version_label(asset, partition)] = version or ""
+            frame = self._read(asset, partition, loaded)
             if len(partitions) > 1:
                 frame = frame.with_columns(pl.lit(partition).alias("partition"))
             frames.append(frame)
         return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
+
+    def _read(self, asset: str, partition: str | None, loaded: dict[str, str]) -> pl.DataFrame:
+        """One stored asset (partition), its data version noted among the step's upstream versions."""
+        path = self.layout.asset_file(asset, partition)
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{version_label(asset, partition)} has not been materialized in {self.layout.root} "
+                f"(no {path}); materialize it first"
+            )
+        try:
+            frame, version = read_frame(path)
+        except DamagedFile as error:
+            label = version_label(asset, partition)
+            raise DamagedFile(path, f"{error.reason} ({label}: re-materialize {asset} to rebuild it)") from error
+        loaded[version_label(asset, partition)] = version or ""
+        return frame
