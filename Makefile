@@ -8,7 +8,7 @@ ROUNDS ?= 2
 # Models are local paths: never reach for a hub.
 export HF_HUB_OFFLINE := 1
 
-.PHONY: demo test ui venv chromium domain clean
+.PHONY: demo test lint ui venv chromium domain domain-chinook clean
 
 venv: $(VENV)/.installed
 
@@ -28,8 +28,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock requirements-models.txt
 demo: venv
 	ASASQL_HOME=$(HOME_DIR) $(BIN)/asasql run --domain $(DOMAIN) --rounds $(ROUNDS) --annotator reference
 
-test: venv chromium
+# Lint and the code location's definitions are checked before the tests.
+test: venv chromium lint
 	$(BIN)/python -m pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/dagster definitions validate -m asasql_assets.definitions
 
 # The UI test drives Debian's chromium (Playwright's own browser download is never used).
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -45,6 +51,18 @@ ui: venv
 # Regenerate the demo domain from its readable source.
 domain: venv
 	$(BIN)/python -m project_data.build
+
+# Build the third domain (Chinook) into domains/chinook, database.duckdb included.
+domain-chinook: venv
+	$(BIN)/python -m domains.chinook.build
+
+# Generation throughput (benchmarks/generation.py), with llama.cpp to compare: llama-cpp-python, the `bench` extra,
+# is built from source for any x86-64 with AVX2 (not -march=native). BENCH_ARGS, e.g. --model smollm2.
+.PHONY: bench
+bench: venv
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" \
+		$(BIN)/pip install -c requirements.lock -e '.[bench]'
+	$(BIN)/python benchmarks/generation.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(HOME_DIR)

@@ -32,7 +32,9 @@ def histogram(values: Sequence[float], title: str, xlabel: str, bins: int = 20) 
     return figure_markdown(figure, title)
 
 
-def lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str, ylabel: str) -> dg.MetadataValue:
+def lines(
+    series: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str, xlabel: str, ylabel: str
+) -> dg.MetadataValue:
     """One marked line per named (x, y) series."""
     figure, axes = plt.subplots(figsize=SIZE)
     for name, (x, y) in series.items():

@@ -10,6 +10,7 @@ from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.devices import resolve_device
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.models.locate import SMOLLM2
 from asasql_resources.nl2sql.base import Nl2SqlBase
 from asasql_resources.reward.model import RewardModel
 from asasql_resources.sandbox import SqlSandbox
@@ -18,6 +19,15 @@ from asasql_resources.warehouse import WarehouseIOManager
 
 class SettingError(ValueError):
     """An environment variable holds a value its setting cannot take."""
+
+
+PRESET_SETTING = "ASASQL_PRESET"
+# A preset changes the defaults of other settings (a setting that is set still wins): `tiny` swaps the default
+# Qwen2.5-Coder-0.5B-Instruct for the bundled SmolLM2-135M-Instruct, for smoke runs in minutes.
+PRESETS: dict[str, dict[str, str]] = {
+    "default": {},
+    "tiny": {"ASASQL_CHAT_MODEL": SMOLLM2, "ASASQL_NL2SQL_BASE": SMOLLM2},
+}
 
 
 class Settings:
@@ -33,13 +43,17 @@ class Settings:
         """
         self.explicit = dict(explicit or {})
         self.plain = plain
+        preset = self.raw(PRESET_SETTING) or "default"
+        if preset not in PRESETS:
+            raise SettingError(f"{PRESET_SETTING}={preset!r}: choose one of {', '.join(PRESETS)}")
+        self.preset = PRESETS[preset]
 
     def value(self, name: str, default: str | None = None) -> str | dg.EnvVar | None:
         """The explicit value, else dg.EnvVar(name) when the variable is set, else the default."""
         if name in self.explicit:
             return self.explicit[name]
         if name not in os.environ:
-            return default
+            return self.preset.get(name, default)
         return os.environ[name] if self.plain else dg.EnvVar(name)
 
     def raw(self, name: str) -> str | None:

@@ -23,17 +23,28 @@ class TrainingConfig(dg.Config):
     """How a LoRA training loop runs; an unset field takes the default of the model being trained."""
 
     epochs: int | None = Field(
-        default=None, ge=1, description=f"Passes over the examples at most (early stopping may end sooner). {_default('epochs')}"
+        default=None,
+        ge=1,
+        description=f"Passes over the examples at most (early stopping may end sooner). {_default('epochs')}",
     )
     learning_rate: float | None = Field(
-        default=None, gt=0, description=f"AdamW learning rate of the LoRA weights (and head). {_default('learning_rate')}"
+        default=None,
+        gt=0,
+        description=f"AdamW learning rate of the LoRA weights (and head). {_default('learning_rate')}",
     )
-    batch_size: int | None = Field(default=None, ge=1, description=f"Examples per optimizer step. {_default('batch_size')}")
+    batch_size: int | None = Field(
+        default=None, ge=1, description=f"Examples per optimizer step. {_default('batch_size')}"
+    )
     val_fraction: float | None = Field(
-        default=None, ge=0, le=0.5, description=f"Held-out share for early stopping and metrics. {_default('val_fraction')}"
+        default=None,
+        ge=0,
+        le=0.5,
+        description=f"Held-out share for early stopping and metrics. {_default('val_fraction')}",
     )
     patience: int | None = Field(
-        default=None, ge=1, description=f"Epochs without validation-loss improvement before stopping. {_default('patience')}"
+        default=None,
+        ge=1,
+        description=f"Epochs without validation-loss improvement before stopping. {_default('patience')}",
     )
     seed: int = Field(default=0, description="Seed of the split, the batch order and the LoRA initialisation.")
 

@@ -38,11 +38,15 @@ def main() -> None:
 
             def cascade() -> torch.Tensor:
                 own_keys, own_values = keys[:, :, shared:], values[:, :, shared:]
-                return cascade_attention_forward(layer, query, own_keys, own_values, mask[..., shared:], HEAD_DIM**-0.5, start)[0]
+                return cascade_attention_forward(
+                    layer, query, own_keys, own_values, mask[..., shared:], HEAD_DIM**-0.5, start
+                )[0]
 
             slow, fast = (1000 * seconds_per_call(run, args.iterations) for run in (per_row, cascade))
             agree = torch.allclose(per_row(), cascade(), atol=1e-5)
-            print(f"own {own:>4}, shared {shared:>4}: per row {slow:6.2f} ms, cascade {fast:6.2f} ms, {slow / fast:4.2f}x, outputs agree: {agree}")
+            print(
+                f"own {own:>4}, shared {shared:>4}: per row {slow:6.2f} ms, cascade {fast:6.2f} ms, {slow / fast:4.2f}x, outputs agree: {agree}"
+            )
 
 
 if __name__ == "__main__":

@@ -37,9 +37,7 @@ QWEN25_7B = dict(
     tie_word_embeddings=False,
 )
 # all-MiniLM-L6-v2's config.json.
-MINILM_L6 = dict(
-    vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536
-)
+MINILM_L6 = dict(vocab_size=30522, hidden_size=384, num_hidden_layers=6, num_attention_heads=12, intermediate_size=1536)
 
 
 def _timed(fn) -> float:
@@ -57,8 +55,10 @@ def generation(batches: list[int]) -> None:
     with torch.device("cuda"):
         model = Qwen2ForCausalLM._from_config(config, dtype=torch.bfloat16).eval()
     params = sum(p.numel() for p in model.parameters()) / 1e9
-    print(f"generation: Qwen2.5-7B-shaped ({params:.2f} B parameters, bf16, random weights), "
-          f"{PROMPT_TOKENS} prompt + {NEW_TOKENS} new tokens, transformers generate")
+    print(
+        f"generation: Qwen2.5-7B-shaped ({params:.2f} B parameters, bf16, random weights), "
+        f"{PROMPT_TOKENS} prompt + {NEW_TOKENS} new tokens, transformers generate"
+    )
     generator = torch.Generator(device="cuda").manual_seed(0)
 
     def run(batch: int) -> None:
@@ -77,10 +77,12 @@ def generation(batches: list[int]) -> None:
     run(4)  # warm-up
     for batch in batches:
         seconds = _timed(lambda: run(batch))
-        print(f"  batch {batch:4d}: {seconds:7.2f} s, {batch * NEW_TOKENS / seconds:8.0f} output tokens/s, "
-              f"{batch * (PROMPT_TOKENS + NEW_TOKENS) / seconds:8.0f} total tokens/s, "
-              f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB")
-    del model
+        print(
+            f"  batch {batch:4d}: {seconds:7.2f} s, {batch * NEW_TOKENS / seconds:8.0f} output tokens/s, "
+            f"{batch * (PROMPT_TOKENS + NEW_TOKENS) / seconds:8.0f} total tokens/s, "
+            f"peak {torch.cuda.max_memory_allocated() / 2**30:.1f} GiB"
+        )
+    model.to("meta")  # free the GPU memory before the next benchmark (the closure still holds the model)
     torch.cuda.empty_cache()
 
 
@@ -92,6 +94,7 @@ def scoring(batch: int, repeats: int) -> None:
     ids = torch.randint(1000, 30000, (batch, PAIR_TOKENS), device="cuda")
     print(f"scoring: MiniLM-L6-shaped encoder + 1 logit, batches of {batch} pairs of {PAIR_TOKENS} tokens")
     for name, dtype in (("fp32", None), ("bf16", torch.bfloat16)):
+
         def run() -> None:
             with torch.inference_mode(), torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):
                 for _ in range(repeats):

@@ -23,7 +23,9 @@ def step_arguments(doc: str) -> argparse.Namespace:
     parser.add_argument("--rows", type=int, default=32)
     parser.add_argument("--iterations", type=int, default=30)
     args = parser.parse_args()
-    print(f"{args.rows} rows, {HEADS} query heads over {KV_HEADS} key/value heads of {HEAD_DIM}, torch threads={torch.get_num_threads()}")
+    print(
+        f"{args.rows} rows, {HEADS} query heads over {KV_HEADS} key/value heads of {HEAD_DIM}, torch threads={torch.get_num_threads()}"
+    )
     return args
 
 
@@ -50,7 +52,9 @@ def main() -> None:
 
         slow, fast = (1000 * seconds_per_call(run, args.iterations) for run in (copied, in_place))
         agree = torch.allclose(copied(), in_place(), atol=1e-5)
-        print(f"{cached:>5} cached tokens: copied {slow:6.2f} ms, in place {fast:6.2f} ms, {slow / fast:5.1f}x, outputs agree: {agree}")
+        print(
+            f"{cached:>5} cached tokens: copied {slow:6.2f} ms, in place {fast:6.2f} ms, {slow / fast:5.1f}x, outputs agree: {agree}"
+        )
 
 
 if __name__ == "__main__":

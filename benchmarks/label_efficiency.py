@@ -13,10 +13,10 @@ It prints accuracy and AUC against the number of labels, the bar (labels hybrid 
 the full budget, as a share of that budget), and saves a PNG of the curves.
 """
 
-from dataclasses import replace
 import argparse
 import random
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,17 +24,16 @@ import polars as pl
 import sqlglot
 from sqlglot import exp
 
-from asasql_resources.reward.pairs import with_context
 from asasql_assets.active.selection import STRATEGIES, cluster_pool, redundant_members, select_batch
-from asasql_resources.reward.pairs import training_frame
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import reference_questions, synthesize_candidates
 from asasql_resources.annotation import reference_labels
 from asasql_resources.domain import load_domain
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
-from asasql_resources.reward.model import RewardSettings, load_reward_model
 from asasql_resources.models.training import TrainingSettings
+from asasql_resources.reward.model import RewardSettings, load_reward_model
+from asasql_resources.reward.pairs import training_frame, with_context
 from asasql_resources.reward.training import REWARD_TRAINING, binary_metrics, train_reward_model
 from asasql_resources.sandbox import SqlSandbox
 
@@ -47,23 +46,38 @@ def build_pool(home: Path, k: int, questions: int, generated_questions: int, mut
     """Gold-bank questions with generated candidates (the first ones), gold SQL and mutants, labeled by reference."""
     domain = load_domain(DOMAIN)
     dialect = domain.config.sql_dialect
-    asked = reference_questions(domain.gold_bank, domain.catalog, limit=questions, seed=0, dialect=dialect, model="gold")
+    asked = reference_questions(
+        domain.gold_bank, domain.catalog, limit=questions, seed=0, dialect=dialect, model="gold"
+    )
     chat = ChatModel(home=str(home), batch_size=32)
     started = time.perf_counter()
     chunks = []
     for start in range(0, min(generated_questions, asked.height), CHUNK_QUESTIONS):
         chunk, _ = synthesize_candidates(
-            asked.slice(start, CHUNK_QUESTIONS), domain.catalog, domain.samples, chat,
-            k=k, temperature=0.7, max_new_tokens=96, seed=0, dialect=dialect,
+            asked.slice(start, CHUNK_QUESTIONS),
+            domain.catalog,
+            domain.samples,
+            chat,
+            k=k,
+            temperature=0.7,
+            max_new_tokens=96,
+            seed=0,
+            dialect=dialect,
         )
         chunks.append(chunk)
-        print(f"  candidates: {start + chunk['question_id'].n_unique()}/{generated_questions} questions, "
-              f"{time.perf_counter() - started:.0f} s", flush=True)
-    gold = dict(zip(domain.gold_bank["question"].to_list(), domain.gold_bank["sql"].to_list()))
+        print(
+            f"  candidates: {start + chunk['question_id'].n_unique()}/{generated_questions} questions, "
+            f"{time.perf_counter() - started:.0f} s",
+            flush=True,
+        )
+    gold = dict(zip(domain.gold_bank["question"].to_list(), domain.gold_bank["sql"].to_list(), strict=False))
     generated = pl.concat(chunks)
     candidates = with_gold_and_mutants(generated, asked, gold, domain.catalog, mutant_count)
-    print(f"pool: {generated.height} generated candidates in {time.perf_counter() - started:.0f} s, "
-          f"{candidates.height - generated.height} gold and mutants", flush=True)
+    print(
+        f"pool: {generated.height} generated candidates in {time.perf_counter() - started:.0f} s, "
+        f"{candidates.height - generated.height} gold and mutants",
+        flush=True,
+    )
     with SqlSandbox().session(domain.database_path, domain.catalog) as session:
         checked = extract_columns(candidates, domain.catalog, dialect, session)
         executable = checked.filter(pl.col("exec_ok"))
@@ -127,14 +141,27 @@ def with_gold_and_mutants(
     rows = []
     for question_id, question, table in asked.select("question_id", "question", "table_name").iter_rows():
         for i, sql in enumerate([gold[question], *mutants(gold[question], values, count, rng)]):
-            rows.append({"candidate_id": f"{question_id}-g{i}", "question_id": question_id, "question": question,
-                         "table_name": table, "sql": sql, "strategy": "gold" if i == 0 else "mutant",
-                         "context_truncated": False, "raw_output": sql})
+            rows.append(
+                {
+                    "candidate_id": f"{question_id}-g{i}",
+                    "question_id": question_id,
+                    "question": question,
+                    "table_name": table,
+                    "sql": sql,
+                    "strategy": "gold" if i == 0 else "mutant",
+                    "context_truncated": False,
+                    "raw_output": sql,
+                }
+            )
     return pl.concat([candidates, pl.DataFrame(rows, schema=candidates.schema)])
 
 
 def train_and_evaluate(
-    samples: pl.DataFrame, labeled: pl.DataFrame, held_out: pl.DataFrame, settings: RewardSettings, train: TrainingSettings
+    samples: pl.DataFrame,
+    labeled: pl.DataFrame,
+    held_out: pl.DataFrame,
+    settings: RewardSettings,
+    train: TrainingSettings,
 ) -> tuple[dict[str, float], object]:
     """A fresh reward model trained on samples plus the labeled pairs, and its metrics on the held-out pairs."""
     labels = labeled.select("question", "sql", "table", "column", "label").with_columns(pl.lit(0).alias("label_round"))
@@ -146,8 +173,15 @@ def train_and_evaluate(
 
 
 def run_strategy(
-    strategy: str, seed: int, pool: pl.DataFrame, vectors: np.ndarray, held_out: pl.DataFrame, samples: pl.DataFrame,
-    first: tuple[dict[str, float], np.ndarray], args: argparse.Namespace, settings: RewardSettings,
+    strategy: str,
+    seed: int,
+    pool: pl.DataFrame,
+    vectors: np.ndarray,
+    held_out: pl.DataFrame,
+    samples: pl.DataFrame,
+    first: tuple[dict[str, float], np.ndarray],
+    args: argparse.Namespace,
+    settings: RewardSettings,
 ) -> list[tuple[int, float, float]]:
     """(labels, accuracy, AUC) after each round of one strategy."""
     cluster_ids, distances = cluster_pool(vectors, args.k_clusters, seed)
@@ -176,7 +210,10 @@ def run_strategy(
         curve.append((len(labeled), metrics["accuracy"], metrics["auc"]))
         if strategy in SCORING:
             scores = handle.score(list(pool.select("question", "context", "sql").iter_rows()))
-        print(f"  {strategy:<11} seed {seed} labels {len(labeled):>3}: acc {metrics['accuracy']:.3f} auc {metrics['auc']:.3f}", flush=True)
+        print(
+            f"  {strategy:<11} seed {seed} labels {len(labeled):>3}: acc {metrics['accuracy']:.3f} auc {metrics['auc']:.3f}",
+            flush=True,
+        )
     return curve
 
 
@@ -190,7 +227,9 @@ def summarize(curves: dict[str, list[list[tuple[int, float, float]]]], full: int
             auc = np.array([run[step][2] for run in runs])
             count = runs[0][step][0]
             means.setdefault(strategy, []).append((count, float(acc.mean())))
-            lines.append(f"{strategy:<12}{count:>7}{acc.mean():>11.3f} ± {acc.std():.3f}{auc.mean():>11.3f} ± {auc.std():.3f}")
+            lines.append(
+                f"{strategy:<12}{count:>7}{acc.mean():>11.3f} ± {acc.std():.3f}{auc.mean():>11.3f} ± {auc.std():.3f}"
+            )
     if "random" in means and "hybrid" in means:
         target = means["random"][-1][1]
         reached = [count for count, acc in means["hybrid"] if acc >= target]
@@ -248,7 +287,10 @@ def main() -> None:
     questions = sorted(set(pool["question"].to_list()))
     random.Random(0).shuffle(questions)
     held = set(questions[: int(0.3 * len(questions))])
-    held_out, selectable = pool.filter(pl.col("question").is_in(list(held))), pool.filter(~pl.col("question").is_in(list(held)))
+    held_out, selectable = (
+        pool.filter(pl.col("question").is_in(list(held))),
+        pool.filter(~pl.col("question").is_in(list(held))),
+    )
     print(
         f"pairs: {pool.height} executable with a reference ({int(pool['label'].sum())} correct); "
         f"held out {held_out.height} ({int(held_out['label'].sum())} correct) of {len(held)} questions; "

@@ -38,7 +38,9 @@ def main() -> None:
     print(f"{len(questions)} questions, one at a time; draft tokens per forward: {settings['lookup']}")
     print(f"plain decode:   {seconds['plain']:6.1f} s  ({seconds['plain'] / len(questions):.2f} s a question)")
     print(f"prompt lookup:  {seconds['lookup']:6.1f} s  ({seconds['lookup'] / len(questions):.2f} s a question)")
-    print(f"ratio plain/lookup: {seconds['plain'] / seconds['lookup']:.2f}x; same SQL both ways: {same}/{len(questions)}")
+    print(
+        f"ratio plain/lookup: {seconds['plain'] / seconds['lookup']:.2f}x; same SQL both ways: {same}/{len(questions)}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,7 +20,15 @@ from asasql_resources.models.packed import PackedLinear
 # gate and up, and down, then the vocabulary head once.
 SHAPES = {(576, 576): 60, (576, 192): 60, (576, 1536): 60, (1536, 576): 30, (576, 49152): 1}
 LAYERS = 30
-LAYER_SHAPES = [(576, 576), (576, 192), (576, 192), (576, 576), (576, 1536), (576, 1536), (1536, 576)]  # q k v o gate up down
+LAYER_SHAPES = [
+    (576, 576),
+    (576, 192),
+    (576, 192),
+    (576, 576),
+    (576, 1536),
+    (576, 1536),
+    (1536, 576),
+]  # q k v o gate up down
 
 
 def seconds_per_call(call: Callable[[], torch.Tensor], repeats: int) -> float:

@@ -75,8 +75,12 @@ def main() -> None:
     print(f"batches by length, common start once: {len(length_batches):>3} batches, {length_cost:>8} tokens computed")
     print(f"prefix_batches, common start once:    {len(shared_batches):>3} batches, {shared_cost:>8} tokens computed")
     print(f"prefix_batches, and each run's start: {len(shared_batches):>3} batches, {plan_cost:>8} tokens computed")
-    print(f"least possible (a prefix tree):                     {len({tuple(ids[:n]) for ids in encoded for n in range(1, len(ids) + 1)}):>8} tokens")
-    print(f"ratio to batches by length: {length_cost / shared_cost:.2f}x, {length_cost / plan_cost:.2f}x fewer prompt tokens")
+    print(
+        f"least possible (a prefix tree):                     {len({tuple(ids[:n]) for ids in encoded for n in range(1, len(ids) + 1)}):>8} tokens"
+    )
+    print(
+        f"ratio to batches by length: {length_cost / shared_cost:.2f}x, {length_cost / plan_cost:.2f}x fewer prompt tokens"
+    )
 
 
 if __name__ == "__main__":

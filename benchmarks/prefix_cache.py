@@ -11,13 +11,13 @@ import argparse
 import time
 from pathlib import Path
 
-from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
-from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS, SQL_STOP
 from asasql_resources.domain import load_domain
 from asasql_resources.models.decode import PrefixStore
 from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import resolve_model
 from asasql_resources.models.sampling import Sampling
+from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS, SQL_STOP
+from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
 
 
 def main() -> None:
@@ -52,7 +52,9 @@ def main() -> None:
     print(f"plain:          {seconds['plain']:6.1f} s  ({seconds['plain'] / len(questions):.2f} s a question)")
     print(f"prefix cache:   {seconds['cached']:6.1f} s  ({seconds['cached'] / len(questions):.2f} s a question)")
     print(f"prompt tokens copied instead of computed: {reused:.0f} a question")
-    print(f"ratio plain/cached: {seconds['plain'] / seconds['cached']:.2f}x; same answers both ways: {same}/{len(questions)}")
+    print(
+        f"ratio plain/cached: {seconds['plain'] / seconds['cached']:.2f}x; same answers both ways: {same}/{len(questions)}"
+    )
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def sandbox_figures(repeat: int) -> None:
 
     runs = repeat * len(queries)
     quantiles = statistics.quantiles(per_query_ms, n=20)
-    print(f"sandbox: {len(queries)} gold SQL x {repeat} on {domain.database_path.name if domain.database_path else 'a synthesized instance'}")
+    print(
+        f"sandbox: {len(queries)} gold SQL x {repeat} on {domain.database_path.name if domain.database_path else 'a synthesized instance'}"
+    )
     print(f"  session build        {build_s:8.3f} s (once per asset run)")
     print(
         f"  check + execute      {runs / exec_s:8.1f} queries/s wall, {runs / exec_cpu:.1f} per CPU-second "

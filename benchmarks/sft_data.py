@@ -20,16 +20,16 @@ from pathlib import Path
 import polars as pl
 import torch
 
-from asasql_resources.nl2sql.examples import ExampleBank
-from asasql_resources.nl2sql.predict import Predictor
-from asasql_resources.nl2sql.prompt import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, test_items
 from asasql_assets.finetune.augment import value_swaps
-from asasql_resources.nl2sql.training import training_examples
 from asasql_resources.domain import load_domain
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.examples import ExampleBank
 from asasql_resources.nl2sql.finetune import SftSettings, train_sft
+from asasql_resources.nl2sql.predict import Predictor
+from asasql_resources.nl2sql.prompt import domain_schema_context
+from asasql_resources.nl2sql.training import training_examples
 from asasql_resources.sandbox import SqlSandbox
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
@@ -62,7 +62,9 @@ def main() -> None:
         bank = ExampleBank(dataset, embedder) if args.examples else None
         prompter = Predictor(None, context, "duckdb", bank)
         at_test = prompter.examples(items["question"].to_list())
-        print(f"training set: {pairs.height} pairs + {swapped.height} value swaps; examples in prompts: {args.examples}")
+        print(
+            f"training set: {pairs.height} pairs + {swapped.height} value swaps; examples in prompts: {args.examples}"
+        )
 
         def judged(name: str, model: torch.nn.Module, tokenizer: object) -> pl.DataFrame:
             predictor = Predictor(lambda: (model, tokenizer), context, "duckdb")

@@ -24,10 +24,10 @@ from pathlib import Path
 import torch
 from peft import get_peft_model
 
-from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
 from asasql_resources.domain import load_domain
-from asasql_resources.nl2sql import finetune as sft
 from asasql_resources.models.locate import bundled_chat_model
+from asasql_resources.nl2sql import finetune as sft
+from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
 from asasql_resources.nl2sql.sft_forward import Trunk, compute_trunk, layers_skipped
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
@@ -67,11 +67,15 @@ def main() -> None:
     context = domain_schema_context(domain.catalog)
     base, tokenizer = sft.fresh_base(bundled_chat_model(), "float32")
     rows = domain.gold_bank.head(BATCH).iter_rows(named=True)
-    encoded = [sft.encode_example(tokenizer, nl2sql_prompt(context, r["question"], "duckdb"), r["sql"], 640) for r in rows]
+    encoded = [
+        sft.encode_example(tokenizer, nl2sql_prompt(context, r["question"], "duckdb"), r["sql"], 640) for r in rows
+    ]
     pad = sft.pad_id(tokenizer)
     settings = sft.SftSettings(lora_dropout=0.0)
-    print(f"batch of {BATCH} examples, {statistics.mean(len(ids) for ids, _ in encoded):.0f} tokens each on average, "
-          f"{sft.shared_prefix([ids for ids, _ in encoded], 10_000)} shared; {args.threads} torch thread(s)")
+    print(
+        f"batch of {BATCH} examples, {statistics.mean(len(ids) for ids, _ in encoded):.0f} tokens each on average, "
+        f"{sft.shared_prefix([ids for ids, _ in encoded], 10_000)} shared; {args.threads} torch thread(s)"
+    )
     top = replace(settings, lora_layers=15)
     ways = [
         ("full rows, LoRA on all 30 layers", settings, False, False),
@@ -87,12 +91,16 @@ def main() -> None:
         if given:
             started = time.perf_counter()
             trunk = compute_trunk(model, [ids for ids, _ in encoded], chosen.frozen_layers(base), BATCH, pad)
-            print(f"frozen layers' output for the batch, computed once per fine-tune: {time.perf_counter() - started:.2f} s")
+            print(
+                f"frozen layers' output for the batch, computed once per fine-tune: {time.perf_counter() - started:.2f} s"
+            )
         step_seconds(model, encoded, pad, 1, share, trunk)  # warm-up
         seconds, loss = step_seconds(model, encoded, pad, args.batches, share, trunk)
         full = full or seconds
-        print(f"{label:<48} {seconds:6.2f} s/batch  {BATCH / seconds:5.2f} examples/s  "
-              f"x{full / seconds:4.2f}  loss {loss:.4f}")
+        print(
+            f"{label:<48} {seconds:6.2f} s/batch  {BATCH / seconds:5.2f} examples/s  "
+            f"x{full / seconds:4.2f}  loss {loss:.4f}"
+        )
 
 
 if __name__ == "__main__":

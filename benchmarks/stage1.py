@@ -21,6 +21,8 @@ from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly
 
 DOMAIN = Path(__file__).resolve().parents[1] / "project_data"
+
+
 def run_once(home: Path, chat: ChatModel) -> dict[str, float]:
     """Materialize Stage 1 once; return wall time, model calls and generated tokens."""
     stats = chat.client().stats

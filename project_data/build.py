@@ -14,9 +14,11 @@ from typing import Any
 import duckdb
 import openpyxl
 import polars as pl
+import sqlglot
 from openpyxl.writer.excel import ExcelWriter
+from sqlglot import exp
 
-from project_data.source import catalog, concepts, questions, samples
+from project_data.source import catalog, concepts, questions, samples, unseen
 from project_data.source.generate import SEED, Rows, generate
 
 HERE = Path(__file__).resolve().parent
@@ -25,6 +27,7 @@ PER_FAMILY = 10
 TEST_PER_FAMILY = 3
 MAX_LISTED_VALUES = 12
 EXAMPLE_VALUES = 5
+DIALECT = "duckdb"
 
 DOMAIN_YAML = """\
 # Demo domain bundled with asasql: the operations database of a cloud platform.
@@ -56,8 +59,12 @@ def write_database(rows: Rows, path: Path) -> None:
         for table in catalog.TABLES:
             names = [c.name for c in table.columns]
             con.execute(f"CREATE TABLE {table.name} ({', '.join(f'{c.name} {c.type}' for c in table.columns)})")
-            frame = pl.DataFrame([[row[n] for n in names] for row in rows[table.name]],
-                                 schema=names, orient="row", infer_schema_length=None)
+            frame = pl.DataFrame(
+                [[row[n] for n in names] for row in rows[table.name]],
+                schema=names,
+                orient="row",
+                infer_schema_length=None,
+            )
             con.register("frame", frame)
             con.execute(f"INSERT INTO {table.name} SELECT * FROM frame")
             con.unregister("frame")
@@ -78,15 +85,17 @@ def check_keys(con: duckdb.DuckDBPyConnection) -> None:
     for table in catalog.TABLES:
         for c in table.columns:
             if c.key:
-                duplicated = con.execute(
-                    f"SELECT COUNT(*) <> COUNT(DISTINCT {c.name}) FROM {table.name}").fetchall()[0][0]
+                duplicated = con.execute(f"SELECT COUNT(*) <> COUNT(DISTINCT {c.name}) FROM {table.name}").fetchall()[
+                    0
+                ][0]
                 if duplicated:
                     raise ValueError(f"{table.name}.{c.name} is not a unique, non-null key")
             if c.references:
                 parent, parent_column = c.references.split(".")
                 orphans = con.execute(
                     f"SELECT COUNT(*) FROM {table.name} WHERE {c.name} IS NOT NULL "
-                    f"AND {c.name} NOT IN (SELECT {parent_column} FROM {parent})").fetchall()[0][0]
+                    f"AND {c.name} NOT IN (SELECT {parent_column} FROM {parent})"
+                ).fetchall()[0][0]
                 if orphans:
                     raise ValueError(f"{table.name}.{c.name}: {orphans} rows miss {c.references}")
 
@@ -96,9 +105,12 @@ def possible_values(con: duckdb.DuckDBPyConnection) -> Possible:
     result: Possible = {}
     for table in catalog.TABLES:
         for column in table.columns:
-            found = [_json_value(v) for (v,) in con.execute(
-                f"SELECT DISTINCT {column.name} FROM {table.name} WHERE {column.name} IS NOT NULL ORDER BY 1"
-            ).fetchall()]
+            found = [
+                _json_value(v)
+                for (v,) in con.execute(
+                    f"SELECT DISTINCT {column.name} FROM {table.name} WHERE {column.name} IS NOT NULL ORDER BY 1"
+                ).fetchall()
+            ]
             if column.values is not None:
                 if set(found) != set(column.values):
                     raise ValueError(f"{table.name}.{column.name}: data has {found}, catalog lists {column.values}")
@@ -128,7 +140,9 @@ def write_workbook(possible: Possible, path: Path) -> None:
     workbook = openpyxl.Workbook()
     schema = workbook.active
     schema.title = "schema"
-    schema.append(["table_name", "column_name", "column_name_zh", "description", "reason", "possible_value", "data_type"])
+    schema.append(
+        ["table_name", "column_name", "column_name_zh", "description", "reason", "possible_value", "data_type"]
+    )
     for table in catalog.TABLES:
         for c in table.columns:
             values = json.dumps(possible[table.name, c.name], ensure_ascii=False)
@@ -142,7 +156,7 @@ def write_workbook(possible: Possible, path: Path) -> None:
     for entity, description in concepts.CONCEPTS:
         concept.append([entity, description])
     for sheet, widths in ((schema, (20, 20, 16, 60, 60, 60, 12)), (meta, (20, 90)), (concept, (20, 110))):
-        for letter, width in zip("ABCDEFG", widths):
+        for letter, width in zip("ABCDEFG", widths, strict=False):
             sheet.column_dimensions[letter].width = width
     _save_deterministic(workbook, path)
 
@@ -154,13 +168,16 @@ def expand_family(con: duckdb.DuckDBPyConnection, family: questions.Family) -> t
     """Render a family over its slot values: (gold items, test items), never sharing a slot value."""
     cursor = con.execute(f"SELECT * FROM ({family.slots}) ORDER BY ALL")
     names = [d[0] for d in cursor.description]
-    slots = [dict(zip(names, map(str, row))) for row in cursor.fetchall()]
+    slots = [dict(zip(names, map(str, row), strict=False)) for row in cursor.fetchall()]
     random.Random(f"{SEED}:{family.name}").shuffle(slots)
     picked = slots[:PER_FAMILY]
     n_test = max(1, min(TEST_PER_FAMILY, len(picked) // 3))
     items = [
-        {"question": family.questions[i % len(family.questions)].format(**s),
-         "sql": family.sql.format(**s), "category": family.category}
+        {
+            "question": family.questions[i % len(family.questions)].format(**s),
+            "sql": family.sql.format(**s),
+            "category": family.category,
+        }
         for i, s in enumerate(picked)
     ]
     return items[n_test:], items[:n_test]
@@ -198,18 +215,74 @@ def _check_top_n_is_unique(con: duckdb.DuckDBPyConnection, item: Item) -> None:
         raise ValueError(f"order_limit SQL must end in 'ORDER BY <column> DESC LIMIT <n>': {item['sql']}")
     n = int(match.group(3))
     column = f"{match.group(1) or ''}{match.group(2)}"
-    cursor = con.execute(f"{item['sql'][:match.start()]}ORDER BY {column} DESC LIMIT {n + 1}")
+    cursor = con.execute(f"{item['sql'][: match.start()]}ORDER BY {column} DESC LIMIT {n + 1}")
     rows = cursor.fetchall()
     key = [d[0] for d in cursor.description].index(match.group(2))
     if len(rows) > n and rows[n - 1][key] == rows[n][key]:
         raise ValueError(f"tie at the limit for {item['question']!r}")
 
 
+def unseen_items() -> list[Item]:
+    """The hand-written questions of the unseen split, in the test_set.json layout."""
+    return [{"question": u.question, "sql": u.sql, "category": u.category, "split": "unseen"} for u in unseen.UNSEEN]
+
+
+def _mask(node: exp.Expression) -> exp.Expression | None:
+    """One node of a SQL shape: a literal becomes ?, aliases go, a column loses its table qualifier."""
+    if isinstance(node, exp.Literal | exp.Boolean):
+        return exp.Placeholder()
+    if isinstance(node, exp.Alias):
+        return node.this
+    if isinstance(node, exp.TableAlias):
+        return None
+    if isinstance(node, exp.Column) and node.table:
+        return exp.column(node.name)
+    return node
+
+
+def sql_shape(sql: str) -> str:
+    """A statement's shape, to compare SQL across sets: literals masked, aliases and qualifiers dropped, lowercase."""
+    return sqlglot.parse_one(sql, read=DIALECT).transform(_mask).sql(dialect=DIALECT).lower()
+
+
+def _check_order_is_unambiguous(con: duckdb.DuckDBPyConnection, item: Item) -> None:
+    """Fail if an ordered answer depends on how ties are broken: the first ORDER BY key repeats within the rows
+    returned, or at a LIMIT's cut-off (the row after the last one returned)."""
+    tree = sqlglot.parse_one(item["sql"], read=DIALECT)
+    order = tree.args.get("order")
+    if order is None:
+        return
+    first = order.expressions[0].this
+    names = [e.alias_or_name for e in tree.expressions]
+    probe = tree.copy()
+    if isinstance(first, exp.Column) and not first.table and first.name in names:
+        key = names.index(first.name)
+    else:
+        key = len(names)
+        probe.set("expressions", [*probe.expressions, first.copy().as_("order_key")])
+    if (limit := tree.args.get("limit")) is not None:
+        probe.set("limit", exp.Limit(expression=exp.Literal.number(int(limit.expression.name) + 1)))
+    keys = [row[key] for row in con.execute(probe.sql(dialect=DIALECT)).fetchall()]
+    if len(set(keys)) < len(keys):
+        raise ValueError(f"ties on the first ORDER BY key for {item['question']!r}: {keys}")
+
+
+def check_unseen(gold: list[Item], test: list[Item], seed: list[dict[str, Any]]) -> None:
+    """Fail unless every unseen SQL has a shape that no gold, sample or seen test SQL has."""
+    known = {sql_shape(i["sql"]) for i in gold + seed + [t for t in test if t["split"] == "seen"]}
+    for item in test:
+        if item["split"] == "unseen" and sql_shape(item["sql"]) in known:
+            raise ValueError(f"unseen SQL repeats the shape of a gold, sample or seen SQL: {item['sql']}")
+
+
 def check_sets(con: duckdb.DuckDBPyConnection, gold: list[Item], test: list[Item], seed: list[dict[str, Any]]) -> None:
     """Fail unless questions are unique across all sets and every reference SQL returns non-trivial rows."""
     seen: dict[str, str] = {}
-    for name, texts in (("gold", [g["question"] for g in gold]), ("test", [t["question"] for t in test]),
-                        ("samples", [s["origin_query"] for s in seed])):
+    for name, texts in (
+        ("gold", [g["question"] for g in gold]),
+        ("test", [t["question"] for t in test]),
+        ("samples", [s["origin_query"] for s in seed]),
+    ):
         for text in texts:
             if (key := normalise(text)) in seen:
                 raise ValueError(f"question in {name} repeats one in {seen[key]}: {text!r}")
@@ -218,7 +291,9 @@ def check_sets(con: duckdb.DuckDBPyConnection, gold: list[Item], test: list[Item
         rows = con.execute(item["sql"]).fetchall()
         if not rows or rows == [(0,)] or rows == [(None,)]:
             raise ValueError(f"empty or zero result for {item['question']!r}: {item['sql']}")
-        if item["category"] == "order_limit":
+        if item.get("split") == "unseen":
+            _check_order_is_unambiguous(con, item)
+        elif item["category"] == "order_limit":
             _check_top_n_is_unique(con, item)
     for sample in seed:
         if sample["label"]:
@@ -244,8 +319,10 @@ def build(out_dir: Path) -> None:
             family_gold, family_test = expand_family(con, family)
             gold += family_gold
             test += family_test
+        test = [{**t, "split": "seen"} for t in test] + unseen_items()
         seed = [render_sample(s, possible) for s in samples.SAMPLES]
         check_sets(con, gold, test, seed)
+        check_unseen(gold, test, seed)
     write_workbook(possible, out_dir / "description_full.xlsx")
     _write_json(seed, out_dir / "data_sample.json")
     _write_json(gold, out_dir / "gold_bank.json")

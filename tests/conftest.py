@@ -1,5 +1,10 @@
-"""Shared fixtures: a tiny random-init Llama with the bundled tokenizer, built once per session."""
+"""Shared fixtures: a tiny random-init Llama with the bundled tokenizer, built once per session.
 
+The suite runs on the `tiny` preset (the bundled SmolLM2 where a real chat model is needed), in this process and
+in the `asasql` processes it starts; the few tests of the default model name it.
+"""
+
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +14,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from asasql_resources.models.gguf_cache import loadable
 from asasql_resources.models.locate import bundled_chat_model
+
+os.environ.setdefault("ASASQL_PRESET", "tiny")
 
 
 def build_tiny_llama(folder: Path) -> Path:

@@ -27,8 +27,11 @@ VERDICTS = [
     ("VERDICT: true", True, ""),
     ("VERDICT: false", False, ""),
     ("VERDICT：yes\nRATIONALE：全角冒号", True, "全角冒号"),
-    ("Let me check the query first. It selects the city column.\n\nVERDICT: yes\nRATIONALE: Matches.", True,
-     "Matches."),
+    (
+        "Let me check the query first. It selects the city column.\n\nVERDICT: yes\nRATIONALE: Matches.",
+        True,
+        "Matches.",
+    ),
     ("RATIONALE: The SQL uses the wrong column.\nVERDICT: no", False, "The SQL uses the wrong column."),
     ("VERDICT: yes\nThe filter is right.", True, "The filter is right."),
     ("The filter is right. VERDICT: yes", True, "The filter is right."),
@@ -57,14 +60,22 @@ def test_parse_verdict(reply: str, verdict: bool | None, rationale: str) -> None
 
 
 def _items() -> pl.DataFrame:
-    return pl.DataFrame({
-        "candidate_id": ["a", "b", "c"],
-        "question": ["How many orders were paid?", "Which cities have customers?", "How many orders were paid?"],
-        "sql": ["SELECT count(*) FROM orders WHERE status = 'paid'", "SELECT DISTINCT city FROM customers",
-                "SELECT count(*) FROM orders"],
-        "schema_context": ["orders(order_id, status, amount)", "customers(customer_id, city)",
-                           "orders(order_id, status, amount)"],
-    })
+    return pl.DataFrame(
+        {
+            "candidate_id": ["a", "b", "c"],
+            "question": ["How many orders were paid?", "Which cities have customers?", "How many orders were paid?"],
+            "sql": [
+                "SELECT count(*) FROM orders WHERE status = 'paid'",
+                "SELECT DISTINCT city FROM customers",
+                "SELECT count(*) FROM orders",
+            ],
+            "schema_context": [
+                "orders(order_id, status, amount)",
+                "customers(customer_id, city)",
+                "orders(order_id, status, amount)",
+            ],
+        }
+    )
 
 
 def test_judge_prompts_hold_the_pair_and_the_answer_form() -> None:
@@ -94,13 +105,16 @@ def test_judge_labels_with_a_real_tiny_model(tiny_model: Path, tmp_path: Path) -
     assert judge_labels(_items().head(0), chat, max_new_tokens=TOKENS).shape == (0, 4)
 
 
-@pytest.mark.parametrize("kind, annotator_id, expected", [
-    ("reference", "", "reference"),
-    ("judge", "", "Qwen2.5-72B-Instruct"),
-    ("workbook", "", getpass.getuser()),
-    ("workbook", " alice ", "alice"),
-    ("judge", "panel-7", "panel-7"),
-])
+@pytest.mark.parametrize(
+    "kind, annotator_id, expected",
+    [
+        ("reference", "", "reference"),
+        ("judge", "", "Qwen2.5-72B-Instruct"),
+        ("workbook", "", getpass.getuser()),
+        ("workbook", " alice ", "alice"),
+        ("judge", "panel-7", "panel-7"),
+    ],
+)
 def test_annotator_default_id(kind: str, annotator_id: str, expected: str) -> None:
     annotator = Annotator(kind=kind, annotator_id=annotator_id)
     assert annotator.default_id("Qwen2.5-72B-Instruct") == expected

@@ -15,8 +15,15 @@ from asasql_resources.sandbox import ExecResult, SandboxSession, build_instance
 
 def _result(rows: list[tuple], columns: int | None = None, *, ok: bool = True, truncated: bool = False) -> ExecResult:
     width = columns if columns is not None else (len(rows[0]) if rows else 1)
-    return ExecResult(ok=ok, columns=[f"c{i}" for i in range(width)], rows=rows, row_count=len(rows),
-                      elapsed_ms=1.0, error=None if ok else "boom", truncated=truncated)
+    return ExecResult(
+        ok=ok,
+        columns=[f"c{i}" for i in range(width)],
+        rows=rows,
+        row_count=len(rows),
+        elapsed_ms=1.0,
+        error=None if ok else "boom",
+        truncated=truncated,
+    )
 
 
 NAN = float("nan")
@@ -44,8 +51,13 @@ MATCH_CASES = [
     ("bool equals 1", [(True,)], [(1,)], False, True),
     ("date equals midnight", [(date(2024, 1, 2),)], [(datetime(2024, 1, 2),)], False, True),
     ("date is not its text", [(date(2024, 1, 2),)], [("2024-01-02",)], False, False),
-    ("aware timestamps in UTC", [(datetime(2024, 1, 2, 8, tzinfo=timezone(timedelta(hours=8))),)],
-     [(datetime(2024, 1, 2, tzinfo=UTC),)], False, True),
+    (
+        "aware timestamps in UTC",
+        [(datetime(2024, 1, 2, 8, tzinfo=timezone(timedelta(hours=8))),)],
+        [(datetime(2024, 1, 2, tzinfo=UTC),)],
+        False,
+        True,
+    ),
     ("lists compared by element", [([1.0, 2],)], [([1, 2.0],)], False, True),
     ("structs compared by value", [({"a": Decimal("1.5")},)], [({"a": 1.5},)], False, True),
 ]
@@ -56,15 +68,18 @@ def test_results_match(name: str, candidate: list[tuple], gold: list[tuple], ord
     assert results_match(_result(candidate), _result(gold), ordered) is expected
 
 
-@pytest.mark.parametrize("candidate, gold, expected", [
-    (_result([(1,)], 1), _result([(1,)], 2), False),  # column count differs
-    (_result([], 1), _result([], 2), False),
-    (_result([(1,)]), _result([(1,)]), True),  # column names c0 vs c0; names are never compared
-    (_result([], ok=False), _result([]), False),
-    (_result([]), _result([], ok=False), False),
-    (_result([(1,)], truncated=True), _result([(1,)]), False),
-    (_result([(1,)], truncated=True), _result([(1,)], truncated=True), True),
-])
+@pytest.mark.parametrize(
+    "candidate, gold, expected",
+    [
+        (_result([(1,)], 1), _result([(1,)], 2), False),  # column count differs
+        (_result([], 1), _result([], 2), False),
+        (_result([(1,)]), _result([(1,)]), True),  # column names c0 vs c0; names are never compared
+        (_result([], ok=False), _result([]), False),
+        (_result([]), _result([], ok=False), False),
+        (_result([(1,)], truncated=True), _result([(1,)]), False),
+        (_result([(1,)], truncated=True), _result([(1,)], truncated=True), True),
+    ],
+)
 def test_results_match_on_shape_and_failures(candidate: ExecResult, gold: ExecResult, expected: bool) -> None:
     assert results_match(candidate, gold, ordered=False) is expected
 
@@ -74,22 +89,25 @@ def test_column_names_are_ignored() -> None:
     assert results_match(renamed, _result([(3,)]), ordered=True)
 
 
-@pytest.mark.parametrize("sql, dialect, expected", [
-    ("SELECT a FROM t ORDER BY a", "duckdb", True),
-    ("SELECT a FROM t", "duckdb", False),
-    ("SELECT a FROM t ORDER BY a DESC LIMIT 3", "duckdb", True),
-    ("SELECT * FROM (SELECT a FROM t ORDER BY a) AS s", "duckdb", False),
-    ("WITH x AS (SELECT 1 AS a) SELECT a FROM x ORDER BY a", "duckdb", True),
-    ("WITH x AS (SELECT a FROM t ORDER BY a) SELECT a FROM x", "duckdb", False),
-    ("SELECT a FROM t UNION ALL SELECT b FROM u ORDER BY 1", "duckdb", True),
-    ("SELECT a FROM t UNION ALL SELECT b FROM u", "duckdb", False),
-    ("(SELECT a FROM t ORDER BY a)", "duckdb", True),
-    ("SELECT row_number() OVER (ORDER BY a) FROM t", "duckdb", False),
-    ("SELECT a, string_agg(b ORDER BY b) FROM t GROUP BY a", "duckdb", False),
-    ("SELECT `a` FROM `t` ORDER BY `a` LIMIT 1, 2", "mysql", True),
-    ("SELECT TOP 3 a FROM t ORDER BY a", "tsql", True),
-    ("SELECT (", "duckdb", False),
-])
+@pytest.mark.parametrize(
+    "sql, dialect, expected",
+    [
+        ("SELECT a FROM t ORDER BY a", "duckdb", True),
+        ("SELECT a FROM t", "duckdb", False),
+        ("SELECT a FROM t ORDER BY a DESC LIMIT 3", "duckdb", True),
+        ("SELECT * FROM (SELECT a FROM t ORDER BY a) AS s", "duckdb", False),
+        ("WITH x AS (SELECT 1 AS a) SELECT a FROM x ORDER BY a", "duckdb", True),
+        ("WITH x AS (SELECT a FROM t ORDER BY a) SELECT a FROM x", "duckdb", False),
+        ("SELECT a FROM t UNION ALL SELECT b FROM u ORDER BY 1", "duckdb", True),
+        ("SELECT a FROM t UNION ALL SELECT b FROM u", "duckdb", False),
+        ("(SELECT a FROM t ORDER BY a)", "duckdb", True),
+        ("SELECT row_number() OVER (ORDER BY a) FROM t", "duckdb", False),
+        ("SELECT a, string_agg(b ORDER BY b) FROM t GROUP BY a", "duckdb", False),
+        ("SELECT `a` FROM `t` ORDER BY `a` LIMIT 1, 2", "mysql", True),
+        ("SELECT TOP 3 a FROM t ORDER BY a", "tsql", True),
+        ("SELECT (", "duckdb", False),
+    ],
+)
 def test_order_matters(sql: str, dialect: str, expected: bool) -> None:
     assert order_matters(sql, dialect) is expected
 
@@ -103,8 +121,12 @@ def _catalog() -> pl.DataFrame:
             "possible_values": [[str(i) for i in range(1, 25)], ["9.5", "20.25"]],
             "data_type": ["INTEGER", "DOUBLE"],
         },
-        schema={"table_name": pl.Utf8, "column_name": pl.Utf8, "possible_values": pl.List(pl.Utf8),
-                "data_type": pl.Utf8},
+        schema={
+            "table_name": pl.Utf8,
+            "column_name": pl.Utf8,
+            "possible_values": pl.List(pl.Utf8),
+            "data_type": pl.Utf8,
+        },
     )
 
 

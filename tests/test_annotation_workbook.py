@@ -25,14 +25,20 @@ CANDIDATE_ID, LABEL, CORRECTED_SQL, NOTE = "A", "G", "H", "I"
 
 
 def _items() -> pl.DataFrame:
-    return pl.DataFrame({
-        "candidate_id": IDS,
-        "question": ["How many orders?", "Paid orders", "Top city", "=Revenue?"],
-        "sql": ["SELECT count(*) FROM orders", "SELECT * FROM orders WHERE status = 'paid'",
-                "SELECT city FROM customers\x07 LIMIT 1", "SELECT sum(amount) FROM orders"],
-        "schema_context": ["orders(order_id, status, amount)"] * 4,
-        "score": [0.91234, 0.5, 0.49999, 0.05],
-    })
+    return pl.DataFrame(
+        {
+            "candidate_id": IDS,
+            "question": ["How many orders?", "Paid orders", "Top city", "=Revenue?"],
+            "sql": [
+                "SELECT count(*) FROM orders",
+                "SELECT * FROM orders WHERE status = 'paid'",
+                "SELECT city FROM customers\x07 LIMIT 1",
+                "SELECT sum(amount) FROM orders",
+            ],
+            "schema_context": ["orders(order_id, status, amount)"] * 4,
+            "score": [0.91234, 0.5, 0.49999, 0.05],
+        }
+    )
 
 
 @pytest.fixture
@@ -61,6 +67,7 @@ def _set(cell: str, value: object, sheet: str = "labels") -> Callable[[openpyxl.
     def change(book: openpyxl.Workbook) -> None:
         _fill_all(book)
         book[sheet][cell] = value
+
     return change
 
 
@@ -68,6 +75,7 @@ def _delete_row(row: int) -> Callable[[openpyxl.Workbook], None]:
     def change(book: openpyxl.Workbook) -> None:
         _fill_all(book)
         _labels(book).delete_rows(row)
+
     return change
 
 
@@ -80,6 +88,7 @@ def _drop_sheet(name: str) -> Callable[[openpyxl.Workbook], None]:
     def change(book: openpyxl.Workbook) -> None:
         _fill_all(book)
         del book[name]
+
     return change
 
 
@@ -94,8 +103,13 @@ def test_round_trip_reads_every_accepted_label_form(exported: Path) -> None:
     frame = read_workbook(_edit(exported, annotate), ROUND, IDS)
     assert frame.to_dicts() == [
         {"row": 2, "candidate_id": "c-1", "label": True, "corrected_sql": None, "note": None},
-        {"row": 3, "candidate_id": "c-2", "label": False,
-         "corrected_sql": "SELECT count(*) FROM orders WHERE status = 'paid'", "note": "needs a count"},
+        {
+            "row": 3,
+            "candidate_id": "c-2",
+            "label": False,
+            "corrected_sql": "SELECT count(*) FROM orders WHERE status = 'paid'",
+            "note": "needs a count",
+        },
         {"row": 4, "candidate_id": "c-3", "label": True, "corrected_sql": None, "note": None},
         {"row": 5, "candidate_id": "c-4", "label": True, "corrected_sql": None, "note": None},
     ]
@@ -104,10 +118,24 @@ def test_round_trip_reads_every_accepted_label_form(exported: Path) -> None:
     )
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("correct", True), ("CORRECT", True), (" incorrect ", False), ("true", True), ("False", False),
-    ("yes", True), ("No", False), (1, True), (0, False), ("1", True), ("0", False), (True, True), (False, False),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("correct", True),
+        ("CORRECT", True),
+        (" incorrect ", False),
+        ("true", True),
+        ("False", False),
+        ("yes", True),
+        ("No", False),
+        (1, True),
+        (0, False),
+        ("1", True),
+        ("0", False),
+        (True, True),
+        (False, False),
+    ],
+)
 def test_label_forms(exported: Path, value: object, expected: bool) -> None:
     frame = read_workbook(_edit(exported, _set(f"{LABEL}2", value)), ROUND, IDS)
     assert frame["label"][0] is expected
@@ -131,8 +159,17 @@ def test_export_writes_suggestions_dropdown_and_about_sheet(exported: Path) -> N
     book = openpyxl.load_workbook(exported)
     sheet = _labels(book)
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0] == ("candidate_id", "question", "sql", "schema_context", "score", "suggestion", "label",
-                       "corrected_sql", "note")
+    assert rows[0] == (
+        "candidate_id",
+        "question",
+        "sql",
+        "schema_context",
+        "score",
+        "suggestion",
+        "label",
+        "corrected_sql",
+        "note",
+    )
     assert [row[4] for row in rows[1:]] == [0.912, 0.5, 0.5, 0.05]
     assert [row[5] for row in rows[1:]] == ["correct", "correct", "incorrect", "incorrect"]
     assert rows[3][2] == "SELECT city FROM customers LIMIT 1", "control characters are dropped"
@@ -167,12 +204,15 @@ def test_export_is_atomic_and_keeps_annotations(tmp_path: Path, exported: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == [exported.name], "no temporary file is left behind"
 
 
-@pytest.mark.parametrize("items, message", [
-    (_items().drop("score"), "lack the column"),
-    (_items().head(0), "no items"),
-    (_items().with_columns(pl.lit("same").alias("candidate_id")), "repeated: same"),
-    (_items().with_columns(pl.lit(" ").alias("candidate_id")), "empty candidate_id"),
-])
+@pytest.mark.parametrize(
+    "items, message",
+    [
+        (_items().drop("score"), "lack the column"),
+        (_items().head(0), "no items"),
+        (_items().with_columns(pl.lit("same").alias("candidate_id")), "repeated: same"),
+        (_items().with_columns(pl.lit(" ").alias("candidate_id")), "empty candidate_id"),
+    ],
+)
 def test_export_refuses_bad_items(tmp_path: Path, items: pl.DataFrame, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         export_workbook(items, tmp_path / "w.xlsx", ROUND)
@@ -184,7 +224,8 @@ BAD_EDITS = {
     "label outside the list": (_set(f"{LABEL}3", "maybe"), [("labels", 3, "label", "'maybe' is not a label")]),
     "missing label": (_set(f"{LABEL}4", None), [("labels", 4, "label", "missing label")]),
     "corrected sql on a correct row": (
-        _set(f"{CORRECTED_SQL}2", "SELECT 1"), [("labels", 2, "corrected_sql", "labeled correct")]
+        _set(f"{CORRECTED_SQL}2", "SELECT 1"),
+        [("labels", 2, "corrected_sql", "labeled correct")],
     ),
     "changed id": (
         _set(f"{CANDIDATE_ID}3", "c-x"),
@@ -241,8 +282,12 @@ def test_every_problem_is_reported_at_once(exported: Path) -> None:
         read_workbook(_edit(exported, many), ROUND, IDS)
     places = {(i.sheet, i.row, i.column) for i in caught.value.issues}
     assert places == {
-        ("about", 2, "value"), ("labels", 2, "label"), ("labels", 3, "label"), ("labels", 4, "corrected_sql"),
-        ("labels", 5, "candidate_id"), ("labels", None, "candidate_id"),
+        ("about", 2, "value"),
+        ("labels", 2, "label"),
+        ("labels", 3, "label"),
+        ("labels", 4, "corrected_sql"),
+        ("labels", 5, "candidate_id"),
+        ("labels", None, "candidate_id"),
     }
     text = str(caught.value)
     assert f"{exported} [labels] row 2, column label: 'perhaps' is not a label" in text
@@ -265,17 +310,22 @@ def test_other_selection_is_refused(exported: Path) -> None:
     with pytest.raises(AnnotationError) as caught:
         read_workbook(_edit(exported, _fill_all), ROUND, [*IDS, "c-5"])
     assert [(i.sheet, i.row, i.column) for i in caught.value.issues] == [
-        ("about", 4, "value"), ("labels", None, None), ("labels", None, "candidate_id"),
+        ("about", 4, "value"),
+        ("labels", None, None),
+        ("labels", None, "candidate_id"),
     ]
     assert "exported for other candidates" in caught.value.issues[0].message
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("missing.xlsx", None, "no such file"),
-    ("garbage.xlsx", b"not a zip at all", "not a readable .xlsx workbook"),
-    ("labels.csv", b"candidate_id,label\nc-1,correct\n", "not a readable .xlsx workbook"),
-    ("folder.xlsx", "dir", "not a file"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("missing.xlsx", None, "no such file"),
+        ("garbage.xlsx", b"not a zip at all", "not a readable .xlsx workbook"),
+        ("labels.csv", b"candidate_id,label\nc-1,correct\n", "not a readable .xlsx workbook"),
+        ("folder.xlsx", "dir", "not a file"),
+    ],
+)
 def test_unreadable_file_names_the_path(tmp_path: Path, name: str, content: bytes | str | None, message: str) -> None:
     path = tmp_path / name
     if content == "dir":

@@ -49,7 +49,9 @@ def test_swap_changes_the_question_and_the_literal() -> None:
 
 def test_variants_are_executed_and_counted(demo) -> None:
     loaded, session = demo
-    pairs = pl.DataFrame({"question": ["List the terminated instances in ap-southeast-1a."], "sql": [FILTER], "tag": ["x"]})
+    pairs = pl.DataFrame(
+        {"question": ["List the terminated instances in ap-southeast-1a."], "sql": [FILTER], "tag": ["x"]}
+    )
     variants, counts = value_swaps(
         pairs, loaded.catalog, "duckdb", lambda sql: session.execute(sql), per_pair=6, seed=0
     )
@@ -68,8 +70,10 @@ def test_the_dataset_gains_swaps_of_labeled_rows_only_and_never_a_test_question(
     dataset = pl.DataFrame(
         {
             "question": ["List the pending instances in us-east-1a.", "List the running instances in eu-west-1b."],
-            "sql": [FILTER.replace("terminated", "pending").replace("ap-southeast-1a", "us-east-1a"),
-                    FILTER.replace("terminated", "running").replace("ap-southeast-1a", "eu-west-1b")],
+            "sql": [
+                FILTER.replace("terminated", "pending").replace("ap-southeast-1a", "us-east-1a"),
+                FILTER.replace("terminated", "running").replace("ap-southeast-1a", "eu-west-1b"),
+            ],
             "table_name": ["instances"] * 2,
             "table": [""] * 2,
             "column": [""] * 2,
@@ -81,15 +85,29 @@ def test_the_dataset_gains_swaps_of_labeled_rows_only_and_never_a_test_question(
     )
     waterfall = pl.DataFrame({"rule": ["candidates"], "dropped": [0], "left": [2]})
     grown, steps = with_value_swaps(
-        dataset, waterfall, loaded.catalog, "duckdb", lambda sql: session.execute(sql), [test_question],
-        per_pair=20, seed=0, keep_empty=False,
+        dataset,
+        waterfall,
+        loaded.catalog,
+        "duckdb",
+        lambda sql: session.execute(sql),
+        [test_question],
+        per_pair=20,
+        seed=0,
+        keep_empty=False,
     )
     added = grown.filter(pl.col("source") == "value_swap")
     assert added.height > 0 and test_question not in added["question"].to_list()
     assert set(added["candidate_id"].to_list()) == {"a#swap"}
     assert steps["rule"].to_list()[-1] == "value_swaps_added" and steps["left"][-1] == grown.height
     unchanged, same = with_value_swaps(
-        dataset, waterfall, loaded.catalog, "duckdb", lambda sql: session.execute(sql), [], per_pair=0, seed=0,
+        dataset,
+        waterfall,
+        loaded.catalog,
+        "duckdb",
+        lambda sql: session.execute(sql),
+        [],
+        per_pair=0,
+        seed=0,
         keep_empty=False,
     )
     assert unchanged.equals(dataset) and same.equals(waterfall)

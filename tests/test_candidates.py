@@ -13,9 +13,9 @@ from asasql_assets.synthesis.candidates import (
     build_candidate_prompts,
     sql_examples,
 )
+from asasql_resources.domain import load_domain
 from asasql_resources.nl2sql.answer import extract_sql
 from asasql_resources.nl2sql.prompt import schema_context
-from asasql_resources.domain import load_domain
 from tests.domain_factory import CATALOG_SCHEMA
 
 REGIONS = "One row per cloud region."

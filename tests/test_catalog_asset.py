@@ -26,9 +26,7 @@ def test_catalog_concepts_and_samples_become_views(tmp_path: Path) -> None:
     con = connect_readonly(Home(tmp_path / "home"))
     try:
         tables = con.execute("select count(distinct table_name), count(*) from schema_catalog").fetchone()
-        values = con.execute(
-            "select possible_values from schema_catalog where column_name = 'status'"
-        ).fetchone()[0]
+        values = con.execute("select possible_values from schema_catalog where column_name = 'status'").fetchone()[0]
         labels = con.execute("select label, count(*) from schema_catalog__samples group by 1 order by 1").fetchall()
         concepts = con.execute("select count(*) from schema_catalog__concepts").fetchone()[0]
     finally:

@@ -177,7 +177,9 @@ def test_openai_backend_errors_name_the_setting(loopback_server: tuple[str, Loca
         refused.generate(PROMPTS[:1])
     with pytest.raises(ChatBackendError, match="ASASQL_CHAT_BASE_URL is empty"):
         ChatModel(backend="openai", home=str(tmp_path)).generate(PROMPTS[:1])
-    wrong_path = ChatModel(backend="openai", base_url=f"{base_url}/nope", model="tiny", max_retries=0, home=str(tmp_path))
+    wrong_path = ChatModel(
+        backend="openai", base_url=f"{base_url}/nope", model="tiny", max_retries=0, home=str(tmp_path)
+    )
     with pytest.raises(ChatBackendError, match="answered 404"):
         wrong_path.generate(PROMPTS[:1])
     client = openai.OpenAI(base_url=base_url, api_key="x", max_retries=0)
@@ -192,8 +194,10 @@ def test_unknown_backend_names_the_setting(tmp_path: Path) -> None:
 
 @pytest.mark.bundled_model
 def test_bundled_smollm2_writes_sql(tmp_path: Path) -> None:
-    chat = ChatModel(home=str(tmp_path), dtype="float32")
-    (answer,) = chat.generate([ChatPrompt(user="Write a SQL query that counts the rows of the table hosts.")], max_new_tokens=24)
+    chat = ChatModel(model="smollm2", home=str(tmp_path), dtype="float32")
+    (answer,) = chat.generate(
+        [ChatPrompt(user="Write a SQL query that counts the rows of the table hosts.")], max_new_tokens=24
+    )
     assert "select" in answer[0].lower()
 
 
@@ -223,7 +227,7 @@ def test_a_call_stopped_midway_keeps_the_chunks_it_finished(tiny_model: Path, tm
 
     with pytest.raises(KeyboardInterrupt):
         chat.generate(prompts, temperature=0.8, max_new_tokens=4, seed=1, progress=stop_after_first_chunk)
-    assert reported[:CACHE_CHUNK_BATCHES + 1] == [(i, 6) for i in range(1, CACHE_CHUNK_BATCHES + 2)]
+    assert reported[: CACHE_CHUNK_BATCHES + 1] == [(i, 6) for i in range(1, CACHE_CHUNK_BATCHES + 2)]
     stats = chat.client().stats
     before = stats.prompts
     again = _chat(tiny_model, tmp_path, batch_size=1).generate(prompts, temperature=0.8, max_new_tokens=4, seed=1)

@@ -93,7 +93,10 @@ def test_a_bad_setting_stops_the_run_before_it_starts(tmp_path: Path, env: dict[
     domain = write_domain(tmp_path / "shop")
     bad = subprocess.run(
         [ASASQL, "run", "--domain", str(domain), "--home", str(tmp_path / "home")],
-        capture_output=True, text=True, env=os.environ | env, timeout=300,
+        capture_output=True,
+        text=True,
+        env=os.environ | env,
+        timeout=300,
     )
     assert bad.returncode == 2, bad.stderr
     assert message in bad.stderr
@@ -104,3 +107,33 @@ def test_serve_refuses_a_device_it_cannot_use() -> None:
     bad = _asasql("serve", "--device", "gpu", "--port", "0")
     assert bad.returncode == 2 and "error: --device='gpu': not a torch device" in bad.stderr, bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_reference_without_a_gold_bank_is_refused_before_stage1(tmp_path: Path) -> None:
+    domain = write_domain(tmp_path / "shop")
+    (domain / "gold_bank.json").unlink()
+    home = tmp_path / "home"
+    refused = _asasql("run", "--domain", str(domain), "--home", str(home), "--annotator", "reference")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "--annotator reference labels by execution match against gold_bank.json" in refused.stderr
+    assert "use --annotator none" in refused.stderr and "Stage 1" not in refused.stdout
+    assert not (home / "parquet").exists(), "nothing ran"
+    checked = _asasql("validate", str(domain), "--annotator", "reference")
+    assert checked.returncode == 2 and "gold_bank.json" in checked.stderr
+    plain = _asasql("validate", str(domain))
+    assert plain.returncode == 0 and "annotators it can run with: workbook, judge, none" in plain.stdout
+
+
+def test_annotator_none_scores_and_selects_then_fine_tunes_without_labels(tmp_path: Path, tiny_model: Path) -> None:
+    domain = write_domain(tmp_path / "shop")
+    (domain / "gold_bank.json").unlink()
+    home = tmp_path / "home"
+    args = ("run", "--domain", str(domain), "--home", str(home), "--rounds", "2", "--annotator", "none")
+    run = _asasql(*args, models=tiny_model)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    # round_0 scores and selects (the tiny model's pool may leave nothing selectable), then Stage 3 runs
+    assert "stopped: round_0: " in run.stdout and "then Stage 3 ran" in run.stdout
+    assert (home / "parquet" / "clusters" / "round_0.parquet").exists()
+    assert not (home / "parquet" / "labeled_rounds").exists(), "no round asks for labels"
+    sources = _asasql("sql", "--format", "csv", "select distinct source from filtered_dataset order by 1", home=home)
+    assert sources.returncode == 0 and "labeled" not in sources.stdout.splitlines()[1:]

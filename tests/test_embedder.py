@@ -10,10 +10,10 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from asasql_resources.vectors import dedup
-from asasql_resources.vectors.dedup import keep_mask, kmeans, near_duplicate_groups
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.models.locate import ModelNotFound, bundled_embedder
+from asasql_resources.vectors import dedup
+from asasql_resources.vectors.dedup import keep_mask, kmeans, near_duplicate_groups
 
 QUESTIONS = [
     "How many customers live in Paris?",

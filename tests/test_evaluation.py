@@ -10,13 +10,12 @@ import polars as pl
 import pytest
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from asasql_resources.nl2sql import predict as accuracy
 from asasql_assets.evaluation.accuracy import execution_accuracy, summarize
-from asasql_resources.nl2sql.predict import predict_sql
-from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt
-from asasql_resources.nl2sql.prompt import schema_context, sql_request
 from asasql_resources.domain.loader import load_domain
+from asasql_resources.nl2sql import predict as accuracy
 from asasql_resources.nl2sql.finetune import fit_prompt
+from asasql_resources.nl2sql.predict import predict_sql
+from asasql_resources.nl2sql.prompt import domain_schema_context, nl2sql_prompt, schema_context, sql_request
 from asasql_resources.sandbox import SandboxSession
 from tests.domain_factory import CATALOG_SCHEMA
 
@@ -26,7 +25,15 @@ ITEMS_SCHEMA = {"question": pl.String(), "gold_sql": pl.String(), "category": pl
 def catalog() -> pl.DataFrame:
     """Two tables: regions (3 columns) and hosts (12 columns), each with a description."""
     rows = [
-        ("regions", "region_id", "区域ID", "Region code.", ["us-east-1", "eu-west-1"], "VARCHAR", "One row per region."),
+        (
+            "regions",
+            "region_id",
+            "区域ID",
+            "Region code.",
+            ["us-east-1", "eu-west-1"],
+            "VARCHAR",
+            "One row per region.",
+        ),
         ("regions", "status", "状态", "State of the region.", ["active", "preview"], "VARCHAR", "One row per region."),
         ("regions", "launch_date", "开服日期", "Date the region opened.", [], "DATE", "One row per region."),
     ]
@@ -114,7 +121,12 @@ def test_batched_greedy_prediction_equals_one_at_a_time(tokenizer: PreTrainedTok
     model = AutoModelForCausalLM.from_pretrained(tiny_model).eval()
     progress: list[tuple[int, int]] = []
     batched = predict_sql(
-        model, tokenizer, prompts(), dialect="duckdb", max_new_tokens=6, batch_size=2,
+        model,
+        tokenizer,
+        prompts(),
+        dialect="duckdb",
+        max_new_tokens=6,
+        batch_size=2,
         progress=lambda done, total: progress.append((done, total)),
     )
     alone = [predict_sql(model, tokenizer, [p], dialect="duckdb", max_new_tokens=6)[0] for p in prompts()]
@@ -133,14 +145,24 @@ def session() -> Iterator[SandboxSession]:
 
 CASES = [
     # question, gold, category, prediction, expected (parse_ok, exec_ok, match, skipped_gold)
-    ("same rows, other names", "SELECT a FROM t WHERE b = 'y'", "filter", "SELECT a AS n FROM t WHERE a > 1",
-     (True, True, True, False)),
+    (
+        "same rows, other names",
+        "SELECT a FROM t WHERE b = 'y'",
+        "filter",
+        "SELECT a AS n FROM t WHERE a > 1",
+        (True, True, True, False),
+    ),
     ("other rows", "SELECT a FROM t WHERE b = 'y'", "filter", "SELECT a FROM t", (True, True, False, False)),
     ("no SQL", "SELECT count(*) FROM t", "aggregate", None, (False, False, False, False)),
     ("prose", "SELECT count(*) FROM t", "aggregate", "I cannot answer that.", (False, False, False, False)),
     ("unknown column", "SELECT count(*) FROM t", "aggregate", "SELECT nope FROM t", (True, False, False, False)),
-    ("order matters", "SELECT a FROM t ORDER BY a DESC", "order", "SELECT a FROM t ORDER BY a",
-     (True, True, False, False)),
+    (
+        "order matters",
+        "SELECT a FROM t ORDER BY a DESC",
+        "order",
+        "SELECT a FROM t ORDER BY a",
+        (True, True, False, False),
+    ),
     ("order ignored", "SELECT a FROM t", "order", "SELECT a FROM t ORDER BY a DESC", (True, True, True, False)),
     ("gold fails", "SELECT missing FROM t", "aggregate", "SELECT 1", (True, None, None, True)),
 ]
@@ -160,12 +182,21 @@ def test_execution_accuracy_judges_each_item(session: SandboxSession) -> None:
 def test_summary_counts_items_with_working_gold_overall_and_per_category(session: SandboxSession) -> None:
     items = pl.DataFrame([case[:3] for case in CASES], schema=ITEMS_SCHEMA, orient="row")
     summary = summarize(execution_accuracy(items, [case[3] for case in CASES], session, "duckdb"), "base")
-    assert summary.columns == ["model", "category", "n", "ex", "parse_rate", "exec_rate", "skipped_gold"]
+    assert summary.columns == ["model", "split", "category", "n", "ex", "parse_rate", "exec_rate", "skipped_gold"]
+    assert set(summary["split"]) == {"all"}, "items without a split count in split all only"
     rows = {row["category"]: row for row in summary.iter_rows(named=True)}
     assert summary["category"].to_list() == ["all", "aggregate", "filter", "order"]
     assert set(summary["model"]) == {"base"}
-    assert rows["all"] == {"model": "base", "category": "all", "n": 7, "ex": 2 / 7, "parse_rate": 5 / 7,
-                           "exec_rate": 4 / 7, "skipped_gold": 1}
+    assert rows["all"] == {
+        "model": "base",
+        "split": "all",
+        "category": "all",
+        "n": 7,
+        "ex": 2 / 7,
+        "parse_rate": 5 / 7,
+        "exec_rate": 4 / 7,
+        "skipped_gold": 1,
+    }
     assert (rows["aggregate"]["n"], rows["aggregate"]["ex"], rows["aggregate"]["skipped_gold"]) == (3, 0.0, 1)
     assert (rows["filter"]["ex"], rows["order"]["ex"]) == (0.5, 0.5)
 
@@ -173,7 +204,22 @@ def test_summary_counts_items_with_working_gold_overall_and_per_category(session
 def test_items_without_categories_and_all_gold_failing(session: SandboxSession) -> None:
     items = pl.DataFrame({"question": ["q"], "gold_sql": ["SELECT missing FROM t"]})
     summary = summarize(execution_accuracy(items, ["SELECT 1"], session, "duckdb"), "m")
-    assert summary.rows() == [("m", "all", 0, None, None, None, 1)]
+    assert summary.rows() == [("m", "all", "all", 0, None, None, None, 1)]
+
+
+def test_the_summary_reports_each_split_beside_all(session: SandboxSession) -> None:
+    items = pl.DataFrame(
+        {
+            "question": ["a", "b", "c"],
+            "gold_sql": ["SELECT 1", "SELECT 2", "SELECT 3"],
+            "category": ["x", "x", "y"],
+            "split": ["seen", "unseen", "unseen"],
+        }
+    )
+    summary = summarize(execution_accuracy(items, ["SELECT 1", "SELECT 2", "SELECT 4"], session, "duckdb"), "m")
+    ex = {(row["split"], row["category"]): row["ex"] for row in summary.iter_rows(named=True)}
+    assert ex[("all", "all")] == 2 / 3 and ex[("seen", "all")] == 1.0 and ex[("unseen", "all")] == 0.5
+    assert ex[("unseen", "y")] == 0.0 and ("seen", "y") not in ex
 
 
 def test_one_prediction_per_item_is_required(session: SandboxSession) -> None:

@@ -3,16 +3,24 @@
 import polars as pl
 import pytest
 
+from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.examples import ExampleBank, train_examples
 from asasql_resources.nl2sql.prompt import nl2sql_prompt
-from asasql_resources.models.embedder import Embedder
 
 PAIRS = pl.DataFrame(
     {
-        "question": ["How many running instances are there?", "List the hosts in zone us-east-1a.",
-                     "How many stopped instances are there?", "Total invoice amount for May 2026"],
-        "sql": ["SELECT count(*) FROM instances WHERE status = 'running'", "SELECT host_id FROM hosts WHERE zone_id = 'us-east-1a'",
-                "SELECT count(*) FROM instances WHERE status = 'stopped'", "SELECT sum(total_amount) FROM invoices"],
+        "question": [
+            "How many running instances are there?",
+            "List the hosts in zone us-east-1a.",
+            "How many stopped instances are there?",
+            "Total invoice amount for May 2026",
+        ],
+        "sql": [
+            "SELECT count(*) FROM instances WHERE status = 'running'",
+            "SELECT host_id FROM hosts WHERE zone_id = 'us-east-1a'",
+            "SELECT count(*) FROM instances WHERE status = 'stopped'",
+            "SELECT sum(total_amount) FROM invoices",
+        ],
     }
 )
 
@@ -24,7 +32,7 @@ def bank() -> ExampleBank:
 
 
 def test_the_nearest_pair_is_the_similar_question(bank: ExampleBank) -> None:
-    (question, sql), = bank.nearest(["How many terminated instances are there?"])
+    ((question, sql),) = bank.nearest(["How many terminated instances are there?"])
     assert "instances" in question and sql.startswith("SELECT count(*) FROM instances")
     assert bank.nearest(["Which hosts are in us-east-1a?"])[0][1] == PAIRS["sql"][1]
 

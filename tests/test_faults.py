@@ -92,7 +92,9 @@ def _ledger_rows(home: Home, asset: str) -> int:
     return _query(home, f"select count(*) from _materializations where asset = '{asset}'")[0][0]
 
 
-def test_a_writer_killed_mid_write_leaves_the_old_file_and_view(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_writer_killed_mid_write_leaves_the_old_file_and_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = Home(tmp_path)
     assert _materialize(tmp_path, big).success
     path = home.asset_file("big", None)
@@ -177,7 +179,10 @@ def contest(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Conte
     write_frame(pl.DataFrame({"x": [1, 2, 3]}), home.asset_file("preexisting", None), "old")
     append_record(home, MaterializationRecord("preexisting", None, "before", 3, "old", None, "-"))
     rebuild_views(home)
-    old_catalog = [sorted(name for (name,) in _query(home, "select view_name from duckdb_views() where not internal")), 6]
+    old_catalog = [
+        sorted(name for (name,) in _query(home, "select view_name from duckdb_views() where not internal")),
+        6,
+    ]
     stop = root / "stop"
     reader = subprocess.Popen(
         [sys.executable, "-c", HOLD_READER, str(home.warehouse), str(stop)], stdout=subprocess.PIPE, text=True
@@ -203,7 +208,8 @@ def contest(tmp_path_factory: pytest.TempPathFactory, tiny_model: Path) -> Conte
     stop.touch()
     reader_out, _ = reader.communicate(timeout=60)
     runs = [
-        (p.pid, p.returncode, out.read_text(), err.read_text(), ended[p.pid]) for p, (out, err) in zip(processes, logs)
+        (p.pid, p.returncode, out.read_text(), err.read_text(), ended[p.pid])
+        for p, (out, err) in zip(processes, logs, strict=False)
     ]
     return Contest(home, old_catalog, json.loads(reader_out), reader.returncode, runs)
 

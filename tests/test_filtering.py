@@ -38,7 +38,9 @@ CANDIDATES = pl.DataFrame(
         _candidate("k", "q9"),
     ]
 )
-SCORES = pl.DataFrame({"candidate_id": list("abcdefghijk"), "score": [0.9, 0.7, None, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.2, 0.8]})
+SCORES = pl.DataFrame(
+    {"candidate_id": list("abcdefghijk"), "score": [0.9, 0.7, None, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9, 0.2, 0.8]}
+)
 LABELS = pl.DataFrame(
     {
         "candidate_id": ["h", "k", "k#corrected", "z"],
@@ -88,8 +90,12 @@ def test_settings_keep_empty_results_and_every_candidate_of_a_question() -> None
 
 
 def test_a_labeled_pair_beats_a_higher_scored_synthetic_one() -> None:
-    labels = LABELS.with_columns(pl.when(pl.col("candidate_id") == "z").then(pl.lit("q1")).otherwise("question").alias("question"))
-    dataset, _ = filter_dataset(CANDIDATES, SCORES, labels, [], threshold=0.5, drop_empty_results=True, best_per_question=True)
+    labels = LABELS.with_columns(
+        pl.when(pl.col("candidate_id") == "z").then(pl.lit("q1")).otherwise("question").alias("question")
+    )
+    dataset, _ = filter_dataset(
+        CANDIDATES, SCORES, labels, [], threshold=0.5, drop_empty_results=True, best_per_question=True
+    )
     assert dataset.filter(pl.col("question") == "q1")["sql"].to_list() == ["SELECT z"]
 
 

@@ -11,13 +11,13 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from asasql_resources.nl2sql.predict import predict_sql
 from asasql_resources.models.decode import decode
+from asasql_resources.models.sampling import Sampling
 from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.finetune import save_sft_adapter, train_sft
+from asasql_resources.nl2sql.predict import predict_sql
 from asasql_resources.reward.model import RewardSettings, load_reward_model
 from asasql_resources.reward.training import REWARD_TRAINING, train_reward_model
-from asasql_resources.models.sampling import Sampling
-from asasql_resources.nl2sql.finetune import save_sft_adapter, train_sft
 from tests import test_decode, test_reward_training, test_sft
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -59,5 +59,7 @@ def test_nl2sql_fine_tunes_and_answers_on_the_gpu(tiny_model: Path, tmp_path: Pa
     folder = save_sft_adapter(model, tokenizer, tmp_path / "nl2sql", tiny_model, test_sft.FAST, report, "v1")
     merged, tokenizer = Nl2SqlBase(model=str(tiny_model), device="cuda").load(folder)
     assert {p.device.type for p in merged.parameters()} == {"cuda"}
-    answers = predict_sql(merged, tokenizer, [prompt for prompt, _ in examples[:3]], dialect="duckdb", max_new_tokens=16)
+    answers = predict_sql(
+        merged, tokenizer, [prompt for prompt, _ in examples[:3]], dialect="duckdb", max_new_tokens=16
+    )
     assert len(answers) == 3

@@ -30,8 +30,15 @@ from tests.domain_factory import DomainSpec, write_domain
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
 ASSETS = [
-    schema_catalog, forward_queries, nl2sql_candidates, extracted_columns,
-    reward_model, reward_scores, clusters, labeled_rounds, filtered_dataset,
+    schema_catalog,
+    forward_queries,
+    nl2sql_candidates,
+    extracted_columns,
+    reward_model,
+    reward_scores,
+    clusters,
+    labeled_rounds,
+    filtered_dataset,
 ]
 
 
@@ -44,12 +51,15 @@ def _parents(asset: str) -> set[str]:
 
 
 def test_filtered_dataset_declares_every_round_s_labels_and_scores() -> None:
-    assert {"labeled_rounds", "reward_scores", "reward_model", "extracted_columns", "schema_catalog__test_set"} <= _parents(
-        "filtered_dataset"
-    )
+    assert {
+        "labeled_rounds",
+        "reward_scores",
+        "reward_model",
+        "extracted_columns",
+        "schema_catalog__test_set",
+    } <= _parents("filtered_dataset")
     mappings = {
-        dep.asset_key.to_user_string(): dep.partition_mapping
-        for dep in next(iter(filtered_dataset.specs)).deps
+        dep.asset_key.to_user_string(): dep.partition_mapping for dep in next(iter(filtered_dataset.specs)).deps
     }
     assert isinstance(mappings["reward_model"], dg.LastPartitionMapping)
     assert isinstance(mappings["labeled_rounds"], dg.AllPartitionMapping)
@@ -81,7 +91,11 @@ def test_every_code_version_is_a_hash_of_its_source() -> None:
     assert by_asset["filtered_dataset"] != by_asset["schema_catalog"]
     assert by_asset["filtered_dataset"] == versions.code_version("asasql_assets.finetune.assets")
     closure = versions._closure("asasql_assets.finetune.assets")
-    assert {"asasql_assets.finetune.filtering", "asasql_resources.reward.scoring", "asasql_resources.domain.loader"} <= closure
+    assert {
+        "asasql_assets.finetune.filtering",
+        "asasql_resources.reward.scoring",
+        "asasql_resources.domain.loader",
+    } <= closure
     assert "asasql_assets.definitions" not in closure
 
 
@@ -122,7 +136,7 @@ def test_the_test_set_and_gold_bank_are_published_with_data_versions(tmp_path: P
     home = tmp_path / "home"
     first = _catalog_outputs(domain, home)
     test_set = read_frame(Home(home).asset_file("schema_catalog__test_set", None))[0]
-    assert test_set.columns == ["question", "sql", "category"] and test_set.height == len(spec.test_set)
+    assert test_set.columns == ["question", "sql", "category", "split"] and test_set.height == len(spec.test_set)
     assert read_frame(Home(home).asset_file("schema_catalog__gold_bank", None))[0].height == len(spec.gold_bank)
 
     changed = json.loads((domain / "test_set.json").read_text())
@@ -138,7 +152,7 @@ def test_the_test_set_and_gold_bank_are_published_with_data_versions(tmp_path: P
     _catalog_outputs(domain, home)
     for asset in ("schema_catalog__test_set", "schema_catalog__gold_bank"):
         frame = read_frame(Home(home).asset_file(asset, None))[0]
-        assert frame.is_empty() and frame.columns == ["question", "sql", "category"]
+        assert frame.is_empty() and frame.columns == ["question", "sql", "category", "split"]
 
 
 # The IO manager's loads for declared inputs that may be partly missing.
@@ -180,7 +194,9 @@ def test_materialized_partitions_load_as_a_dict_and_an_optional_input_as_none(tm
     assert read_frame(home.asset_file("downstream", None))[0].row(0) == ("p0,p1", False)
     con = connect_readonly(home)
     try:
-        (lineage,) = con.execute("SELECT upstream_versions FROM _materializations WHERE asset = 'downstream'").fetchone()
+        (lineage,) = con.execute(
+            "SELECT upstream_versions FROM _materializations WHERE asset = 'downstream'"
+        ).fetchone()
     finally:
         con.close()
     assert set(json.loads(lineage) if isinstance(lineage, str) else dict(lineage)) == {"upstream[p0]", "upstream[p1]"}
@@ -238,13 +254,23 @@ def _rounds_home(tmp_path: Path) -> tuple[Home, dg.DagsterInstance, dict, pl.Dat
         if number == 2:
             continue
         scores = scorable_pool.select(
-            "candidate_id", pl.lit(0.3 + 0.2 * number).alias("score"), "pair_hash", pl.lit(f"v{number}").alias("model_version")
-        ).with_columns(pl.when(pl.col("candidate_id").str.ends_with("-0")).then(0.8).otherwise(pl.col("score")).alias("score"))
+            "candidate_id",
+            pl.lit(0.3 + 0.2 * number).alias("score"),
+            "pair_hash",
+            pl.lit(f"v{number}").alias("model_version"),
+        ).with_columns(
+            pl.when(pl.col("candidate_id").str.ends_with("-0")).then(0.8).otherwise(pl.col("score")).alias("score")
+        )
         write_frame(scores, home.asset_file("reward_scores", key), content_hash(scores))
         chosen = pool.filter(pl.col("question_id").is_in([f"q{2 * number}", f"q{2 * number + 1}"]))
         labels = chosen.select(
-            "candidate_id", "question", "sql", "table", "column",
-            pl.col("candidate_id").str.ends_with("-0").alias("label"), pl.lit("candidate").alias("source"),
+            "candidate_id",
+            "question",
+            "sql",
+            "table",
+            "column",
+            pl.col("candidate_id").str.ends_with("-0").alias("label"),
+            pl.lit("candidate").alias("source"),
         )
         write_frame(labels, home.asset_file("labeled_rounds", key), content_hash(labels))
     return home, instance, resources, scorable_pool
@@ -277,8 +303,13 @@ def test_filtered_dataset_scores_with_the_last_model_and_reads_the_labeled_round
         con.close()
     upstream = set(json.loads(lineage) if isinstance(lineage, str) else dict(lineage))
     assert {
-        "labeled_rounds[round_0]", "labeled_rounds[round_1]", "reward_scores[round_0]", "reward_scores[round_1]",
-        "reward_model[round_2]", "schema_catalog__test_set", "extracted_columns",
+        "labeled_rounds[round_0]",
+        "labeled_rounds[round_1]",
+        "reward_scores[round_0]",
+        "reward_scores[round_1]",
+        "reward_model[round_2]",
+        "schema_catalog__test_set",
+        "extracted_columns",
     } <= upstream
     assert not {"labeled_rounds[round_2]", "reward_scores[round_2]", "reward_model[round_0]"} & upstream
     dataset = read_frame(home.asset_file("filtered_dataset", None))[0]

@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import torch
 
+from asasql_resources.models.training import TrainingSettings, split_validation
 from asasql_resources.reward.model import RewardModelHandle, RewardSettings, load_reward_model
-from asasql_resources.models.training import TrainingSettings
 from asasql_resources.reward.training import REWARD_TRAINING, binary_metrics, train_reward_model
-from asasql_resources.models.training import split_validation
 
 SCHEMA = "users(id; name; city; age)\norders(id; user_id; amount; status; day)\nitems(id; title; price; stock)"
 COLUMNS = {
@@ -121,7 +120,9 @@ def test_early_stopping_restores_the_best_epoch(handle: RewardModelHandle) -> No
     train, val = split_validation(labels.tolist(), settings.val_fraction, settings.seed)
     weight = {True: len(train) / (2 * labels[train].sum()), False: len(train) / (2 * (~labels[train]).sum())}
     scores = handle.score([examples[i][:3] for i in val]).astype(np.float64)
-    recomputed = np.mean([-weight[labels[i]] * math.log(p if labels[i] else 1 - p) for i, p in zip(val, scores)])
+    recomputed = np.mean(
+        [-weight[labels[i]] * math.log(p if labels[i] else 1 - p) for i, p in zip(val, scores, strict=False)]
+    )
     assert recomputed == pytest.approx(report.val_loss, rel=1e-4)
 
 

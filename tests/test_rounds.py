@@ -7,10 +7,9 @@ import polars as pl
 import pytest
 
 from asasql_assets.active.history import MissingRound, earlier_labels, labeled_ids, stale_rounds
-from asasql_resources.reward.pairs import with_context
-from asasql_assets.partitions import round_key, round_number
 from asasql_assets.active.rounds import StopRule
-from asasql_resources.reward.pairs import training_frame
+from asasql_assets.partitions import round_key, round_number
+from asasql_resources.reward.pairs import training_frame, with_context
 from asasql_resources.warehouse import Home, content_hash, write_frame
 
 
@@ -85,7 +84,9 @@ def test_earlier_labels_reads_every_earlier_round_with_its_version(tmp_path: Pat
 def test_a_round_before_its_predecessors_are_labeled_is_refused(tmp_path: Path) -> None:
     home = Home(tmp_path)
     _write(home, "labeled_rounds", "round_0", _labels(["a"]))
-    with pytest.raises(MissingRound, match="round_3 builds on .* round_1, round_2 are not labeled yet; run round_1 first"):
+    with pytest.raises(
+        MissingRound, match="round_3 builds on .* round_1, round_2 are not labeled yet; run round_1 first"
+    ):
         earlier_labels(home, 3)
 
 
@@ -112,7 +113,13 @@ def test_training_frame_is_samples_then_labels_with_the_seed_context() -> None:
     labels = _labels(["a"]).with_columns(pl.lit(0).alias("label_round"))
     frame = training_frame(samples, labels)
     assert frame.to_dicts() == [
-        {"question": "how many?", "context": "(t;a table)\n(c;列;a column;[1])", "sql": "SELECT count(*) FROM t", "label": False, "source": "data_sample"},
+        {
+            "question": "how many?",
+            "context": "(t;a table)\n(c;列;a column;[1])",
+            "sql": "SELECT count(*) FROM t",
+            "label": False,
+            "source": "data_sample",
+        },
         {"question": "q a", "context": "(t;a table)", "sql": "SELECT 1", "label": True, "source": "round_0"},
     ]
     assert with_context(pl.DataFrame({"table": [None], "column": ["(c)"]}))["context"].to_list() == ["(c)"]

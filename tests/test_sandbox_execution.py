@@ -102,10 +102,32 @@ def test_corpus_is_large_and_covers_every_kind() -> None:
     kinds = {e["kind"] for e in entries}
     assert len(entries) >= 50
     assert {
-        "copy_to", "attach", "detach", "install", "load", "read_file_local", "read_file_url", "glob_local",
-        "glob_url", "string_table", "pragma", "set", "reset", "call", "export_database", "import_database",
-        "ddl", "dml", "multi_statement", "comment_hidden", "runaway_recursive_cte", "runaway_cross_join",
-        "runaway_huge_range", "string_blowup", "probe", "reenable_external_access",
+        "copy_to",
+        "attach",
+        "detach",
+        "install",
+        "load",
+        "read_file_local",
+        "read_file_url",
+        "glob_local",
+        "glob_url",
+        "string_table",
+        "pragma",
+        "set",
+        "reset",
+        "call",
+        "export_database",
+        "import_database",
+        "ddl",
+        "dml",
+        "multi_statement",
+        "comment_hidden",
+        "runaway_recursive_cte",
+        "runaway_cross_join",
+        "runaway_huge_range",
+        "string_blowup",
+        "probe",
+        "reenable_external_access",
     } <= kinds
     assert all(set(e) == {"sql", "kind"} and e["sql"] is not None for e in entries)
 

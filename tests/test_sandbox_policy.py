@@ -224,7 +224,7 @@ REFUSED = [
     ("SELECT [1].list_resize(10000000000)", "duckdb", "write list_resize(...)"),
     ("SELECT 'memory_limit'.current_setting()", "duckdb", "forbidden function current_setting"),
     ("SELECT * FROM system.main.read_csv('x.csv')", "duckdb", "forbidden function read_csv"),
-    ('SELECT * FROM "READ_CSV"(\'x.csv\')', "duckdb", "forbidden function read_csv"),
+    ("SELECT * FROM \"READ_CSV\"('x.csv')", "duckdb", "forbidden function read_csv"),
     # other dialects
     ("SELECT * INTO OUTFILE '/tmp/x' FROM t", "mysql", "parse error"),
     ("LOAD DATA INFILE '/tmp/x' INTO TABLE t", "mysql", "parse error"),
@@ -302,3 +302,21 @@ def test_hostile_corpus_is_refused_by_the_policy_except_runaway_work(entry: dict
         assert check.ok, check.reason
     else:
         assert not check.ok and check.reason, entry
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM a JOIN b ON a.id = b.id AND b.x = 'y'",
+        "SELECT * FROM a LEFT JOIN b ON a.id = b.id OR coalesce(b.x, 0) = 1",
+        "SELECT * FROM a JOIN b ON (a.id = b.id AND NOT b.flag) JOIN c ON c.id = b.id AND c.y > 2",
+    ],
+)
+def test_a_join_condition_of_several_terms_is_not_a_table_function(sql: str) -> None:
+    assert check_sql(sql, "duckdb").ok, check_sql(sql, "duckdb").reason
+
+
+def test_a_table_function_in_a_join_is_still_checked() -> None:
+    assert check_sql("SELECT * FROM a JOIN read_csv('/etc/passwd') ON true", "duckdb").reason == (
+        "forbidden function read_csv"
+    )

@@ -267,4 +267,3 @@ def test_every_benchmark_the_doc_names_exists() -> None:
     named = set(re.findall(r"benchmarks/[a-z0-9_]+\.py", SCALING.read_text()))
     assert named
     assert not [name for name in sorted(named) if not (ROOT / name).is_file()]
-

@@ -5,7 +5,6 @@ import polars as pl
 import pytest
 
 from asasql_assets.active.history import answered_questions
-from asasql_assets.active.steps import cluster_and_select
 from asasql_assets.active.selection import (
     STRATEGIES,
     cluster_pool,
@@ -13,6 +12,7 @@ from asasql_assets.active.selection import (
     select_batch,
     uncertainty_summary,
 )
+from asasql_assets.active.steps import cluster_and_select
 from asasql_resources.models.embedder import Embedder
 
 # Eligible margins |p-0.5|: c1 0.00, c2 0.40, c3 0.10, c4 0.05, c5 0.30, c7 0.15.
@@ -209,8 +209,17 @@ def test_failing_pairs_are_selectable_on_request_and_references_still_bind(faili
     )
     scores = pl.DataFrame({"candidate_id": ["a", "b", "c"], "score": [0.5, 0.4, 0.6]})
     table = cluster_and_select(
-        candidates, scores, Embedder(), labeled=set(), references={"How many hosts?", "How many regions?"},
-        k=1, budget=3, strategy="uncertainty", redundancy_threshold=0.99, seed=0, failing_selectable=failing,
+        candidates,
+        scores,
+        Embedder(),
+        labeled=set(),
+        references={"How many hosts?", "How many regions?"},
+        k=1,
+        budget=3,
+        strategy="uncertainty",
+        redundancy_threshold=0.99,
+        seed=0,
+        failing_selectable=failing,
     )
     assert table.sort("candidate_id")["selectable"].to_list() == expected
     assert table.filter(pl.col("selected"))["candidate_id"].sort().to_list() == [
@@ -221,7 +230,17 @@ def test_failing_pairs_are_selectable_on_request_and_references_still_bind(faili
 @pytest.mark.parametrize("strategy", STRATEGIES)
 def test_one_pair_per_question_and_answered_questions_are_left_out(strategy: str) -> None:
     # c1, c2, c3 ask question q1; c4, c5 ask q2; c7 asks q3, which is already answered.
-    questions = {"c1": "q1", "c2": "q1", "c3": "q1", "c4": "q2", "c5": "q2", "c6": "q4", "c7": "q3", "c8": "q5", "c9": "q6"}
+    questions = {
+        "c1": "q1",
+        "c2": "q1",
+        "c3": "q1",
+        "c4": "q2",
+        "c5": "q2",
+        "c6": "q4",
+        "c7": "q3",
+        "c8": "q5",
+        "c9": "q6",
+    }
     pool = make_pool(POOL_ROWS).with_columns(pl.col("candidate_id").replace_strict(questions).alias("question_id"))
     result = select_batch(pool, 6, strategy, seed=0, settled={"q3"}, one_per_question=True)
     chosen = result.filter(pl.col("selected"))
@@ -231,12 +250,18 @@ def test_one_pair_per_question_and_answered_questions_are_left_out(strategy: str
     assert {reasons[c] for c in ("c1", "c2", "c3", "c4", "c5") if c not in chosen["candidate_id"]} == {
         "another pair of its question was selected"
     }
-    assert picked(select_batch(pool, 6, strategy, seed=0)) == picked(select_batch(make_pool(POOL_ROWS), 6, strategy, seed=0))
+    assert picked(select_batch(pool, 6, strategy, seed=0)) == picked(
+        select_batch(make_pool(POOL_ROWS), 6, strategy, seed=0)
+    )
 
 
 def test_answered_questions_are_those_labeled_correct_or_corrected() -> None:
     labels = pl.DataFrame(
-        {"question": ["a", "a", "b", "c"], "label": [False, True, False, None], "source": ["candidate", "corrected", "candidate", "candidate"]}
+        {
+            "question": ["a", "a", "b", "c"],
+            "label": [False, True, False, None],
+            "source": ["candidate", "corrected", "candidate", "candidate"],
+        }
     )
     assert answered_questions(labels) == {"a"}
     assert answered_questions(pl.DataFrame()) == set()

@@ -10,13 +10,11 @@ import torch
 from peft import PeftModel, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
 
-from asasql_resources.nl2sql.prompt import nl2sql_prompt
-from asasql_resources.nl2sql import finetune as sft
 from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
 from asasql_resources.models.decode import decode
 from asasql_resources.models.locate import ModelLocation
 from asasql_resources.models.sampling import Sampling
-from asasql_resources.nl2sql.sft_forward import compute_trunk, decoder_layers, layers_skipped
+from asasql_resources.nl2sql import finetune as sft
 from asasql_resources.nl2sql.finetune import (
     IGNORE_INDEX,
     SftSettings,
@@ -31,6 +29,8 @@ from asasql_resources.nl2sql.finetune import (
     train_sft,
     turn_end,
 )
+from asasql_resources.nl2sql.prompt import nl2sql_prompt
+from asasql_resources.nl2sql.sft_forward import compute_trunk, decoder_layers, layers_skipped
 
 SCHEMA = "users(name, city, age, price) -- one row per user\norders(id, user_id, amount, status, day)"
 COLUMNS = ("name", "city", "age", "price")
@@ -109,7 +109,9 @@ def test_truncation_cuts_the_schema_context_and_keeps_the_question_and_sql(token
     assert tokenizer.decode([t for t in labels if t != IGNORE_INDEX]) == f"{sql}<|im_end|>"
     assert text.startswith("<|im_start|>system\nYou translate questions into one DuckDB SQL query.")
     assert "table_0(a_0" in text and "table_39" not in text
-    assert text.endswith(f"\n\nQuestion: How many users live in Paris?\nSQL:<|im_end|>\n<|im_start|>assistant\n{sql}<|im_end|>")
+    assert text.endswith(
+        f"\n\nQuestion: How many users live in Paris?\nSQL:<|im_end|>\n<|im_start|>assistant\n{sql}<|im_end|>"
+    )
 
 
 def test_a_prompt_without_a_context_is_cut_from_its_start(tokenizer: PreTrainedTokenizerBase) -> None:
@@ -161,9 +163,7 @@ def test_training_is_seeded(varied_model: ModelLocation) -> None:
     assert not all(torch.equal(weights_a[name], weights_c[name]) for name in weights_a)
 
 
-def test_early_stopping_restores_the_best_epoch(
-    varied_model: ModelLocation, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_early_stopping_restores_the_best_epoch(varied_model: ModelLocation, monkeypatch: pytest.MonkeyPatch) -> None:
     scripted = iter([5.0, 4.0, 4.5, 3.0])
     snapshots: list[dict[str, torch.Tensor]] = []
 
@@ -185,9 +185,7 @@ def trained(varied_model: ModelLocation) -> tuple[PeftModel, PreTrainedTokenizer
     return train_sft(varied_model, toy_examples(), replace(FAST, epochs=1))
 
 
-def test_saved_adapter_loads_with_the_same_logits(
-    trained: tuple, varied_model: ModelLocation, tmp_path: Path
-) -> None:
+def test_saved_adapter_loads_with_the_same_logits(trained: tuple, varied_model: ModelLocation, tmp_path: Path) -> None:
     model, tokenizer, report = trained
     folder = save_sft_adapter(model, tokenizer, tmp_path / "nl2sql", varied_model, FAST, report, "v1")
     manifest = load_manifest(folder)
@@ -270,7 +268,9 @@ def test_a_frozen_trunk_computed_once_gives_the_same_loss_and_gradients(
 
 def test_training_with_the_frozen_trunk_matches_training_without_it(varied_model: ModelLocation) -> None:
     settings = replace(FAST, lora_dropout=0.0, lora_layers=1)
-    reports = [train_sft(varied_model, toy_examples(), replace(settings, frozen_trunk=used))[2] for used in (True, False)]
+    reports = [
+        train_sft(varied_model, toy_examples(), replace(settings, frozen_trunk=used))[2] for used in (True, False)
+    ]
     for with_trunk, without in zip(reports[0].history, reports[1].history, strict=True):
         assert with_trunk["train_loss"] == pytest.approx(without["train_loss"], rel=1e-4)
         assert with_trunk["val_loss"] == pytest.approx(without["val_loss"], rel=1e-4)

@@ -7,8 +7,8 @@ import pytest
 
 from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
-from asasql_assets.synthesis.questions import build_question_prompts
 from asasql_assets.synthesis.checks import candidates_belong_to_questions, execution_rate, no_test_set_leak
+from asasql_assets.synthesis.questions import build_question_prompts
 from asasql_resources.domain import load_domain
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
@@ -50,7 +50,9 @@ def test_rematerializing_makes_no_model_call_and_a_changed_table_regenerates_alo
 
     def questions_run() -> None:
         config = {"ops": {"forward_queries": SMALL_RUN["ops"]["forward_queries"]}}
-        result = dg.materialize([schema_catalog, forward_queries], resources=_resources(domain, home, chat), run_config=config)
+        result = dg.materialize(
+            [schema_catalog, forward_queries], resources=_resources(domain, home, chat), run_config=config
+        )
         assert result.success
 
     def unique_prompts() -> dict[str, set[str]]:
@@ -87,7 +89,7 @@ def test_stage1_with_the_bundled_models(tmp_path: Path) -> None:
     domain, home = write_domain(tmp_path / "shop", spec), tmp_path / "home"
     result = dg.materialize(
         STAGE1 + CHECKS,
-        resources=_resources(domain, home, ChatModel(home=str(home), dtype="float32")),
+        resources=_resources(domain, home, ChatModel(model="smollm2", home=str(home), dtype="float32")),
         run_config=SMALL_RUN,
     )
     assert result.success

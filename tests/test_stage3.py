@@ -1,6 +1,7 @@
 """Stage 3 through Dagster with the tiny base: nl2sql_model, nl2sql_evaluation, their views, reuse and failures."""
 
 import json
+import logging
 from pathlib import Path
 
 import dagster as dg
@@ -8,15 +9,17 @@ import polars as pl
 import pytest
 
 import asasql_resources.nl2sql.finetune as sft
-from asasql_assets.cli.main import main
-from asasql_assets.evaluation.assets import nl2sql_evaluation
+import asasql_resources.nl2sql.gate as gate
 from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
 from asasql_assets.catalog.assets import schema_catalog
+from asasql_assets.cli.main import main
+from asasql_assets.cli.model import load_predictor
+from asasql_assets.evaluation.assets import nl2sql_evaluation
 from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model, nl2sql_model_labeled_only
 from asasql_assets.finetune.checks import no_test_question_in_training_set
+from asasql_assets.finetune.filtering import DATASET_SCHEMA
 from asasql_assets.resources import build_resources
 from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
-from asasql_assets.finetune.filtering import DATASET_SCHEMA
 from asasql_resources.domain import load_domain
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.nl2sql.base import Nl2SqlBase
@@ -25,14 +28,21 @@ from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonl
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
 UPSTREAM = [
-    schema_catalog, forward_queries, nl2sql_candidates, extracted_columns,
-    reward_model, reward_scores, clusters, labeled_rounds, filtered_dataset,
+    schema_catalog,
+    forward_queries,
+    nl2sql_candidates,
+    extracted_columns,
+    reward_model,
+    reward_scores,
+    clusters,
+    labeled_rounds,
+    filtered_dataset,
 ]
 STAGE3 = [nl2sql_model, nl2sql_model_labeled_only, nl2sql_evaluation]
 TEST_QUESTIONS = 6
 CONFIG = {
     "ops": {
-        "nl2sql_model": {"config": {"epochs": 1, "batch_size": 4, "max_length": 512}},
+        "nl2sql_model": {"config": {"epochs": 1, "batch_size": 4, "max_length": 512, "gate_max_new_tokens": 16}},
         "nl2sql_evaluation": {"config": {"test_limit": TEST_QUESTIONS, "max_new_tokens": 16}},
     }
 }
@@ -50,7 +60,10 @@ def _dataset(rows: int = 12) -> pl.DataFrame:
         pl.lit("(instances;VMs)").alias("table"),
         pl.lit("").alias("column"),
         pl.lit(0.9).alias("score"),
-        pl.when(pl.int_range(pl.len()) % 3 == 0).then(pl.lit("corrected")).otherwise(pl.lit("synthetic")).alias("source"),
+        pl.when(pl.int_range(pl.len()) % 3 == 0)
+        .then(pl.lit("corrected"))
+        .otherwise(pl.lit("synthetic"))
+        .alias("source"),
         pl.format("c{}", pl.int_range(pl.len())).alias("candidate_id"),
     ).cast(DATASET_SCHEMA)
 
@@ -64,8 +77,14 @@ def _home(tmp_path: Path, dataset: pl.DataFrame) -> Home:
     return home
 
 
-def _materialize(home: Home, tiny_model: Path, assets: list, instance: dg.DagsterInstance | None = None):
-    """Materialize Stage 3 assets with the tiny base; failures are returned, not raised."""
+def _materialize(
+    home: Home,
+    tiny_model: Path,
+    assets: list,
+    instance: dg.DagsterInstance | None = None,
+    evaluation: dict | None = None,
+):
+    """Materialize Stage 3 assets with the tiny base (the evaluation's config replaced); failures are returned."""
     resources = {
         **build_resources(),
         "io_manager": WarehouseIOManager(home=str(home.root)),
@@ -77,7 +96,13 @@ def _materialize(home: Home, tiny_model: Path, assets: list, instance: dg.Dagste
         [*UPSTREAM, *STAGE3],
         selection=dg.AssetSelection.assets(*assets),
         resources=resources,
-        run_config={"ops": {name: CONFIG["ops"][name] for name in (a.key.path[-1] for a in assets) if name in CONFIG["ops"]}},
+        run_config={
+            "ops": {
+                name: ({"config": evaluation} if evaluation and name == "nl2sql_evaluation" else CONFIG["ops"][name])
+                for name in (a.key.path[-1] for a in assets)
+                if name in CONFIG["ops"]
+            }
+        },
         instance=instance or dg.DagsterInstance.ephemeral(),
         raise_on_error=False,
     )
@@ -94,37 +119,82 @@ def test_nl2sql_model_and_evaluation_fill_their_views_and_the_run_history(tiny_m
     assert result.success
     con = connect_readonly(home)
     try:
-        model = con.execute("SELECT adapter_path, n_train, val_loss, n_synthetic, n_labeled FROM nl2sql_model").fetchall()
+        model = con.execute(
+            "SELECT adapter_path, n_train, n_val, val_loss, n_synthetic, n_labeled FROM nl2sql_model"
+        ).fetchall()
+        gate = con.sql("SELECT adopted, val_ex_base, val_ex_fine_tuned, n_val_ex FROM nl2sql_model").pl()
         evaluation = con.sql("SELECT * FROM nl2sql_evaluation").pl()
         history = con.execute("SELECT DISTINCT run_id, model FROM _evaluations").fetchall()
         judged = con.execute("SELECT model, count(*) FROM _evaluation_items GROUP BY model ORDER BY model").fetchall()
     finally:
         con.close()
-    (adapter_path, n_train, val_loss, n_synthetic, n_labeled), = model
-    assert Path(adapter_path, "manifest.json").exists() and n_train == 11 and val_loss > 0
+    ((adapter_path, n_train, n_val, val_loss, n_synthetic, n_labeled),) = model
+    # 4 labeled (corrected) pairs: half of them are held out for the gate, the rest and the synthetic ones trained on
+    assert Path(adapter_path, "manifest.json").exists() and n_train + n_val == 10 and val_loss > 0
     bank = read_frame(Path(adapter_path, "examples.parquet"))[0]
-    assert bank.height == 12, "the whole training set is the example bank, saved with the adapter"
-    assert (n_synthetic, n_labeled) == (8, 4)
+    assert bank.height == 10, "the training set is the example bank, saved with the adapter"
+    assert (n_synthetic, n_labeled) == (8, 2)
+    ((adopted, val_ex_base, val_ex_fine_tuned, n_val_ex),) = gate.rows()
+    assert n_val_ex == 2 and 0 <= val_ex_base <= 1 and 0 <= val_ex_fine_tuned <= 1
+    assert adopted == ("fine_tuned" if val_ex_fine_tuned >= val_ex_base else "base")
+    held_out = set(_dataset()["question"]) - set(bank["question"])
+    assert len(held_out) == 2 and held_out <= set(_dataset().filter(pl.col("source") == "corrected")["question"])
+    manifest = json.loads(Path(adapter_path, "manifest.json").read_text())
+    assert manifest["metrics"]["gate"]["adopted"] == adopted and manifest["metrics"]["gate"]["n_val_ex"] == 2
     assert {"model", "category", "n", "ex", "parse_rate", "exec_rate"} <= set(evaluation.columns)
-    overall = evaluation.filter(pl.col("category") == "all")
-    assert sorted(overall["model"].to_list()) == ["base", "fine_tuned", "labeled_only"]
-    assert overall["n"].to_list() == [TEST_QUESTIONS] * 3
+    overall = evaluation.filter((pl.col("category") == "all") & (pl.col("split") == "all"))
+    models = ["adopted", "base", "fine_tuned", "labeled_only"]
+    assert sorted(overall["model"].to_list()) == models
+    assert overall["n"].to_list() == [TEST_QUESTIONS] * 4
     assert evaluation["ex"].is_between(0, 1).all()
-    assert {run for run, _ in history} == {result.run_id} and len(history) == 3
-    assert judged == [(name, TEST_QUESTIONS) for name in ("base", "fine_tuned", "labeled_only")]
+    chosen = evaluation.filter(pl.col("model") == "adopted").drop("model")
+    assert chosen.equals(evaluation.filter(pl.col("model") == adopted).drop("model")), "the adopted model's rows"
+    assert {run for run, _ in history} == {result.run_id} and len(history) == 4
+    assert judged == [(name, TEST_QUESTIONS) for name in models]
     assert Path(home.models / "nl2sql_model" / "labeled_only" / "manifest.json").exists()
     ablation = read_frame(home.asset_file("nl2sql_model_labeled_only", None))[0]
-    assert ablation.columns == read_frame(home.asset_file("nl2sql_model", None))[0].columns, "the same row"
+    gated = ["adopted", "val_ex_base", "val_ex_fine_tuned", "n_val_ex"]
+    assert ablation.columns + gated == read_frame(home.asset_file("nl2sql_model", None))[0].columns, "the same row"
     assert ablation.select("n_synthetic", "n_labeled").row(0) == (0, 4)
     assert Path(ablation["adapter_path"][0]) == home.models / "nl2sql_model" / "labeled_only"
     versions = dict(con_rows(home, "SELECT DISTINCT model, model_version FROM _evaluations"))
     assert versions["labeled_only"] == ablation["model_version"][0]
+    assert versions["adopted"] == versions[adopted]
     metadata = result.asset_materializations_for_node("nl2sql_evaluation")[0].metadata
     assert "data:image/png;base64" in metadata["ex_by_category"].value and "ex_fine_tuned" in metadata
+    assert metadata["adopted"].value == adopted
+    ex = dict(overall.select("model", "ex").rows())
+    assert metadata["ex_adopted"].value == round(ex["adopted"], 4) == round(ex[adopted], 4), "EX on the whole test set"
 
     again = _materialize(home, tiny_model, [nl2sql_model, nl2sql_model_labeled_only])
     for name in ("nl2sql_model", "nl2sql_model_labeled_only"):
         assert again.asset_materializations_for_node(name)[0].metadata["reused"].value is True, name
+    assert again.asset_materializations_for_node("nl2sql_model")[0].metadata["gate_reused"].value is True
+
+
+def test_the_gate_refuses_an_adapter_that_does_worse_than_the_base(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    judged = iter([(0.5, 2), (0.0, 2)])  # the base, then the adapter, on the 2 held-out pairs
+    monkeypatch.setattr(gate, "validation_ex", lambda *args, **kwargs: next(judged))
+    home = _home(tmp_path, _dataset())
+    config = {"labeled_only": False, "test_limit": TEST_QUESTIONS, "max_new_tokens": 16}
+    instance = dg.DagsterInstance.ephemeral()
+    result = _materialize(home, tiny_model, [nl2sql_model, nl2sql_evaluation], instance, evaluation=config)
+    assert result.success
+    row = read_frame(home.asset_file("nl2sql_model", None))[0].row(0, named=True)
+    assert (row["adopted"], row["val_ex_base"], row["val_ex_fine_tuned"], row["n_val_ex"]) == ("base", 0.5, 0.0, 2)
+    assert json.loads(Path(row["adapter_path"], "manifest.json").read_text())["metrics"]["gate"]["adopted"] == "base"
+    warnings = [entry.user_message for entry in instance.all_logs(result.run_id) if entry.level == logging.WARNING]
+    assert any("the base is adopted" in message for message in warnings), warnings
+    evaluation = read_frame(home.asset_file("nl2sql_evaluation", None))[0]
+    assert sorted(set(evaluation["model"])) == ["adopted", "base", "fine_tuned"]
+    chosen = evaluation.filter(pl.col("model") == "adopted").drop("model")
+    assert chosen.equals(evaluation.filter(pl.col("model") == "base").drop("model")), "the base's figures"
+
+    predictor, _ = load_predictor(home, DEMO)
+    assert predictor.load.__name__ == "load", "the base itself, not the adapter merged in"
+    assert predictor.bank is not None and predictor.bank.pairs.height == 10, "with the adapter's example bank"
 
 
 def test_an_interrupted_training_leaves_the_previous_model(
@@ -233,8 +303,12 @@ def test_the_leak_check_names_a_test_question_in_the_training_set() -> None:
     clean = no_test_question_in_training_set(filtered_dataset=_dataset(), schema_catalog__test_set=test_set)
     assert clean.passed and clean.metadata["leaked"].value == 0
     test_question = load_domain(DEMO).test_set["question"][0]
-    leaked = _dataset().with_columns(pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(test_question.upper()))
-                                     .otherwise(pl.col("question")).alias("question"))
+    leaked = _dataset().with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(pl.lit(test_question.upper()))
+        .otherwise(pl.col("question"))
+        .alias("question")
+    )
     result = no_test_question_in_training_set(filtered_dataset=leaked, schema_catalog__test_set=test_set)
     assert not result.passed and result.metadata["leaked"].value == 1
     assert test_question.upper() in result.metadata["examples"].value

@@ -151,7 +151,9 @@ def test_io_manager_partitions_and_all_partition_input(tmp_path: Path) -> None:
         ("round_1", 2),
         ("round_2", 3),
     ]
-    upstream = json.loads(_query(home, "select upstream_versions from _materializations where asset='all_rounds'")[0][0])
+    upstream = json.loads(
+        _query(home, "select upstream_versions from _materializations where asset='all_rounds'")[0][0]
+    )
     assert set(upstream) == {"per_round[round_0]", "per_round[round_1]", "per_round[round_2]"}
 
 
@@ -190,9 +192,7 @@ def test_reader_holding_connection_does_not_block_writer(tmp_path: Path) -> None
         [sys.executable, "-c", READER, str(home.warehouse), "6"], stdout=subprocess.PIPE, text=True
     )
     assert reader.stdout is not None and reader.stdout.readline().strip() == "ready"
-    writer = subprocess.run(
-        [sys.executable, "-c", WRITER, str(tmp_path)], capture_output=True, text=True, timeout=120
-    )
+    writer = subprocess.run([sys.executable, "-c", WRITER, str(tmp_path)], capture_output=True, text=True, timeout=120)
     out, _ = reader.communicate(timeout=60)
     assert writer.returncode == 0, writer.stderr[-2000:]
     assert reader.returncode == 0

@@ -17,8 +17,8 @@ from typing import Any
 
 from playwright.sync_api import Browser, Page, ViewportSize, sync_playwright
 
-from asasql_assets.partitions import ROUNDS
 from asasql_assets.cli.jobs import DAGSTER_YAML
+from asasql_assets.partitions import ROUNDS
 
 REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -60,9 +60,7 @@ class DagsterDev:
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send one GraphQL request and return its data; GraphQL errors raise DagsterDevError."""
         body = json.dumps({"query": query, "variables": variables or {}}).encode()
-        request = urllib.request.Request(
-            f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"}
-        )
+        request = urllib.request.Request(f"{self.url}/graphql", data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as response:
             answer = json.load(response)
         if answer.get("errors"):

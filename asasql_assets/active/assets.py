@@ -9,23 +9,23 @@ from pydantic import Field
 
 from asasql_assets.active.history import MissingRound, answered_questions, earlier_labels, labeled_ids
 from asasql_assets.active.labeling import by_judge, by_reference, by_workbook, selected_items, with_corrections
-from asasql_assets.partitions import ROUNDS, round_number
 from asasql_assets.active.selection import STRATEGIES, uncertainty_summary
 from asasql_assets.active.steps import cluster_and_select, label_rows
-from asasql_resources.reward.pairs import training_frame
-from asasql_resources.reward.scoring import score_pool
-from asasql_resources.reward.training import REWARD_TRAINING, train_round
 from asasql_assets.failures import failure, user_errors
-from asasql_assets.versions import code_version
 from asasql_assets.outputs import markdown_sample, table_output
+from asasql_assets.partitions import ROUNDS, round_number
 from asasql_assets.plots import histogram, lines
 from asasql_assets.progress import progress_line
 from asasql_assets.settings import TrainingConfig
+from asasql_assets.versions import code_version
 from asasql_resources.annotation import Annotator
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.reward.model import RewardModel
+from asasql_resources.reward.pairs import training_frame
+from asasql_resources.reward.scoring import score_pool
+from asasql_resources.reward.training import REWARD_TRAINING, train_round
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, read_frame
 
@@ -85,7 +85,9 @@ def reward_model(
     context.log.info(f"{context.partition_key}: training on {examples.height} examples ({labels.height} labels)")
     adapter_dir = home.models / "reward_model" / context.partition_key
     with user_errors(ValueError):
-        metrics, reused = train_round(reward_base, examples, config.settings(REWARD_TRAINING), adapter_dir, context.log.info)
+        metrics, reused = train_round(
+            reward_base, examples, config.settings(REWARD_TRAINING), adapter_dir, context.log.info
+        )
     row = {
         "adapter_path": metrics["adapter_path"],
         "model_version": metrics["model_version"],
@@ -222,7 +224,9 @@ def clusters(
         )
     selected = table.filter(pl.col("selected")).sort("selection_rank")
     reasons = table.group_by(pl.col("reason").str.extract(r"^([a-z ]+)")).len().sort("len", descending=True)
-    sizes = table.group_by("cluster_id").agg(pl.len(), pl.col("selected").sum(), pl.col("score").mean()).sort("cluster_id")
+    sizes = (
+        table.group_by("cluster_id").agg(pl.len(), pl.col("selected").sum(), pl.col("score").mean()).sort("cluster_id")
+    )
     return table_output(
         table,
         {
@@ -234,7 +238,9 @@ def clusters(
             "strategy": config.strategy,
             "reasons": dg.MetadataValue.md(markdown_sample(reasons, rows=reasons.height)),
             "clusters": dg.MetadataValue.md(markdown_sample(sizes, rows=sizes.height)),
-            "selected_sample": dg.MetadataValue.md(markdown_sample(selected.select("candidate_id", "cluster_id", "score", "reason"))),
+            "selected_sample": dg.MetadataValue.md(
+                markdown_sample(selected.select("candidate_id", "cluster_id", "score", "reason"))
+            ),
         },
     )
 
@@ -261,6 +267,8 @@ def labeled_rounds(
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
     """Label the round's selected pairs with the configured annotator."""
+    if annotator.kind == "none":
+        raise failure(ValueError("the annotator is none: no round is labeled (choose reference, workbook or judge)"))
     items = selected_items(clusters, extracted_columns)
     version = reward_scores["model_version"][0] if reward_scores.height else ""
     with user_errors():
@@ -270,7 +278,13 @@ def labeled_rounds(
     with sandbox.session(loaded.database_path, schema_catalog) as session:
         try:
             if annotator.kind == "reference":
-                gold = dict(zip(schema_catalog__gold_bank["question"].to_list(), schema_catalog__gold_bank["sql"].to_list()))
+                gold = dict(
+                    zip(
+                        schema_catalog__gold_bank["question"].to_list(),
+                        schema_catalog__gold_bank["sql"].to_list(),
+                        strict=False,
+                    )
+                )
                 decisions, corrections = by_reference(
                     items, gold, session, dialect, correct=annotator.reference_corrections
                 )

@@ -10,7 +10,6 @@ from asasql_resources.warehouse.io_manager import version_label
 from asasql_resources.warehouse.store import read_frame
 
 
-
 class MissingRound(ValueError):
     """A round was asked for before the rounds it builds on."""
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import polars as pl
 
-from asasql_resources.annotation.resource import CORRECTED_SUFFIX
-from asasql_resources.reward.pairs import with_context
 from asasql_resources.annotation import AnnotationError, judge_labels, read_workbook, reference_labels
+from asasql_resources.annotation.resource import CORRECTED_SUFFIX
 from asasql_resources.annotation.workbook import LABELS_SHEET
 from asasql_resources.domain import DomainIssue
 from asasql_resources.models.chat import ChatModel
+from asasql_resources.reward.pairs import with_context
 from asasql_resources.sandbox import SandboxSession
 
 DECISION_SCHEMA = {"candidate_id": pl.String, "label": pl.Boolean, "source": pl.String, "note": pl.String}
@@ -21,7 +21,9 @@ CORRECTION_SCHEMA = {"candidate_id": pl.String, "corrected_sql": pl.String, "not
 def selected_items(clusters: pl.DataFrame, candidates: pl.DataFrame) -> pl.DataFrame:
     """The round's selected pairs in selection order, with their score, question, SQL and schema context."""
     selected = clusters.filter(pl.col("selected")).sort("selection_rank").select("candidate_id", "score")
-    joined = selected.join(candidates.drop("score", strict=False), on="candidate_id", how="inner", maintain_order="left")
+    joined = selected.join(
+        candidates.drop("score", strict=False), on="candidate_id", how="inner", maintain_order="left"
+    )
     return with_context(joined).rename({"context": "schema_context"})
 
 
@@ -71,19 +73,25 @@ def by_workbook(
         corrected.append({"candidate_id": row["candidate_id"], "corrected_sql": sql, "note": row["note"]})
     if problems:
         raise AnnotationError(problems)
-    decisions = returned.select(
-        "candidate_id", "label", pl.lit("candidate").alias("source"), "note"
-    ).cast(DECISION_SCHEMA)
+    decisions = returned.select("candidate_id", "label", pl.lit("candidate").alias("source"), "note").cast(
+        DECISION_SCHEMA
+    )
     return decisions, pl.DataFrame(corrected, schema=CORRECTION_SCHEMA)
 
 
-def with_corrections(items: pl.DataFrame, decisions: pl.DataFrame, corrections: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+def with_corrections(
+    items: pl.DataFrame, decisions: pl.DataFrame, corrections: pl.DataFrame
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Items and decisions extended by one positive pair per corrected SQL (id suffixed #corrected)."""
     if corrections.is_empty():
         return items, decisions
-    fixed = items.join(corrections.select("candidate_id", "corrected_sql"), on="candidate_id").with_columns(
-        pl.col("corrected_sql").alias("sql"), (pl.col("candidate_id") + CORRECTED_SUFFIX).alias("candidate_id")
-    ).drop("corrected_sql")
+    fixed = (
+        items.join(corrections.select("candidate_id", "corrected_sql"), on="candidate_id")
+        .with_columns(
+            pl.col("corrected_sql").alias("sql"), (pl.col("candidate_id") + CORRECTED_SUFFIX).alias("candidate_id")
+        )
+        .drop("corrected_sql")
+    )
     positive = corrections.select(
         (pl.col("candidate_id") + CORRECTED_SUFFIX).alias("candidate_id"),
         pl.lit(True).alias("label"),

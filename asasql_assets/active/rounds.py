@@ -20,7 +20,9 @@ class StopRule:
     def after_model(self, number: int, val_accuracy: float | None) -> str | None:
         """Why to stop once round `number`'s reward model is trained, or None to label this round."""
         if self.target_accuracy is not None and val_accuracy is not None and val_accuracy >= self.target_accuracy:
-            return f"round_{number}: validation accuracy {val_accuracy:.3f} reached the target {self.target_accuracy:.3f}"
+            return (
+                f"round_{number}: validation accuracy {val_accuracy:.3f} reached the target {self.target_accuracy:.3f}"
+            )
         if number >= self.max_rounds:
             return f"ran the {self.max_rounds} round(s) asked for (--rounds {self.max_rounds})"
         return None

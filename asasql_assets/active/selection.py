@@ -80,11 +80,7 @@ def _cluster_reasons(picked: pl.DataFrame, superlative: str, measure: str, label
 
 def _diversity_batch(eligible: pl.DataFrame, budget: int, seed: int) -> pl.DataFrame:
     """Nearest-to-centroid first, round-robin over clusters by eligible size (descending), then cluster id."""
-    clusters = (
-        eligible.group_by("cluster_id")
-        .agg(size=pl.len())
-        .sort(["size", "cluster_id"], descending=[True, False])
-    )
+    clusters = eligible.group_by("cluster_id").agg(size=pl.len()).sort(["size", "cluster_id"], descending=[True, False])
     picked = _round_robin(eligible, "centroid_distance", clusters, budget)
     return _with_reasons(picked, _cluster_reasons(picked, "nearest the centroid", "centroid_distance", "distance"))
 

@@ -8,24 +8,46 @@ from pathlib import Path
 
 import duckdb
 
-from asasql_resources.domain import DomainValidationError, load_domain
+from asasql_resources.domain import Domain, DomainValidationError, load_domain
 from asasql_resources.warehouse import Home, connect_readonly, resolve_home
 
 EXIT_INVALID = 2
 
 
-def validate(domain: Path) -> int:
-    """Print every issue of a domain folder; 0 when it loads, 2 when it has errors."""
+# What each annotator needs of the domain folder, beyond what every run needs.
+NEEDS = {"reference": "gold_bank.json", "workbook": None, "judge": None, "none": None}
+
+
+def annotator_problem(loaded: Domain, annotator: str) -> str | None:
+    """Why the domain cannot run with this annotator, with what to use instead; None when it can."""
+    if annotator == "reference" and (loaded.gold_bank is None or loaded.gold_bank.is_empty()):
+        return (
+            f"{loaded.path}: --annotator reference labels by execution match against gold_bank.json, which this "
+            "domain has not; use --annotator none (no labels beyond data_sample.json), workbook (people label) "
+            "or judge (an LLM labels)"
+        )
+    return None
+
+
+def validate(domain: Path, annotator: str | None = None) -> int:
+    """Print every issue of a domain folder (and of the annotator's needs); 0 when it can run, 2 otherwise."""
     try:
         loaded = load_domain(domain)
     except DomainValidationError as error:
         for issue in error.issues:
             print(f"error: {issue}" if issue.severity == "error" else str(issue), file=sys.stderr)
         warnings = len(error.issues) - len(error.errors)
-        print(f"{domain}: {len(error.errors)} error(s)" + (f", {warnings} warning(s)" if warnings else ""), file=sys.stderr)
+        print(
+            f"{domain}: {len(error.errors)} error(s)" + (f", {warnings} warning(s)" if warnings else ""),
+            file=sys.stderr,
+        )
         return EXIT_INVALID
     for issue in loaded.warnings:
         print(issue, file=sys.stderr)
+    problem = annotator_problem(loaded, annotator) if annotator is not None else None
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     catalog = loaded.catalog
     optional = {
         "gold_bank": loaded.gold_bank,
@@ -38,6 +60,11 @@ def validate(domain: Path) -> int:
         + (f", {extras}" if extras else "")
         + f", database {'yes' if loaded.database_path else 'synthesized'}, dialect {loaded.config.sql_dialect}"
         + (f" ({len(loaded.warnings)} warning(s))" if loaded.warnings else "")
+    )
+    usable = [kind for kind in NEEDS if annotator_problem(loaded, kind) is None]
+    print(
+        f"annotators it can run with: {', '.join(usable)}"
+        + ("" if "reference" in usable else " (reference needs gold_bank.json)")
     )
     return 0
 
@@ -69,4 +96,4 @@ def _print_rows(columns: list[str], rows: list[tuple], output: str) -> None:
         writer.writerows(rows)
         return
     for row in rows:
-        print(json.dumps(dict(zip(columns, row)), default=str, ensure_ascii=False))
+        print(json.dumps(dict(zip(columns, row, strict=False)), default=str, ensure_ascii=False))

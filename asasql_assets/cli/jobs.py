@@ -89,10 +89,14 @@ class Runner:
             stage = STAGES.get(job, job) + (f", {partition}" if partition else "")
             subset = f": {', '.join(assets)}" if assets else ""
             print(f"\n== {stage} ({time.strftime('%H:%M:%S')}): {label}{subset}", flush=True)
-            result = self.definitions().resolve_job_def(job).execute_in_process(
-                instance=instance,
-                partition_key=partition,
-                asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
-                raise_on_error=False,
+            result = (
+                self.definitions()
+                .resolve_job_def(job)
+                .execute_in_process(
+                    instance=instance,
+                    partition_key=partition,
+                    asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
+                    raise_on_error=False,
+                )
             )
         return result.run_id if result.success else None

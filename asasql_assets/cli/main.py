@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-
-ANNOTATORS = ("reference", "workbook", "judge")
+ANNOTATORS = ("reference", "workbook", "judge", "none")
 
 
 def _command(name: str) -> ModuleType:
@@ -19,12 +18,20 @@ def _command(name: str) -> ModuleType:
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every asasql subcommand."""
-    parser = argparse.ArgumentParser(prog="asasql", description="ASASQL: active data synthesis and annotation for NL2SQL.")
+    parser = argparse.ArgumentParser(
+        prog="asasql", description="ASASQL: active data synthesis and annotation for NL2SQL."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     validate = commands.add_parser("validate", help="check a domain folder (exit 2 on errors)")
     validate.add_argument("domain", type=Path)
-    validate.set_defaults(handler=lambda a: _command("inspect").validate(a.domain))
+    validate.add_argument(
+        "--annotator",
+        choices=ANNOTATORS,
+        default=None,
+        help="also check what this annotator needs (reference: a gold bank)",
+    )
+    validate.set_defaults(handler=lambda a: _command("inspect").validate(a.domain, a.annotator))
 
     init = commands.add_parser("init", help="write a template domain folder (workbook, samples, domain.yaml)")
     init.add_argument("directory", type=Path, help="a new or empty folder")
@@ -41,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     sql.set_defaults(handler=lambda a: _command("inspect").sql(a.query, a.home, a.format, a.max_rows))
 
     main_job = commands.add_parser("run", help="materialize the pipeline through Dagster")
-    main_job.add_argument("--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)")
+    main_job.add_argument(
+        "--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)"
+    )
     main_job.add_argument("--rounds", type=int, default=2, help="active-learning rounds")
     main_job.add_argument("--annotator", choices=ANNOTATORS, default="reference")
     main_job.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
@@ -68,13 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     imported = annotate_actions.add_parser("import", help="validate annotations/ROUND.xlsx and label the round from it")
     imported.add_argument("round", help="a round key such as round_0")
     imported.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
-    imported.add_argument("--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)")
+    imported.add_argument(
+        "--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)"
+    )
     imported.set_defaults(handler=lambda a: _command("rounds").import_labels(a.round, a.home, a.domain))
     exported = commands.add_parser("export", help="write filtered_dataset for training elsewhere (LLaMA-Factory, trl)")
     exported.add_argument("out", type=Path, help="the file to write")
     exported.add_argument("--format", choices=("jsonl", "alpaca", "sharegpt"), default="jsonl")
     exported.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
-    exported.add_argument("--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)")
+    exported.add_argument(
+        "--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)"
+    )
     exported.set_defaults(handler=lambda a: _command("model").export(a.format, a.out, a.home, a.domain))
 
     predicted = commands.add_parser("predict", help="SQL for a question from the latest nl2sql_model")
@@ -83,13 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     predicted.add_argument("--file", type=Path, default=None, help='a JSON array of {"question": ...} objects')
     predicted.add_argument("--out", type=Path, default=None, help='write [{"question", "sql"}] here (with --file)')
     predicted.add_argument("--home", type=Path, default=None, help="ASASQL_HOME (default $ASASQL_HOME or .asasql)")
-    predicted.add_argument("--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)")
+    predicted.add_argument(
+        "--domain", type=Path, default=None, help="domain folder (default $ASASQL_DOMAIN or project_data)"
+    )
     predicted.set_defaults(
         handler=lambda a: _command("model").predict(a.question, a.file, a.out, a.execute, a.home, a.domain)
     )
 
     served = commands.add_parser("serve", help="serve a local chat model over an OpenAI-compatible API")
-    served.add_argument("--model", default="", help="a local HF folder or .gguf file (default: the bundled SmolLM2)")
+    served.add_argument(
+        "--model",
+        default="",
+        help="smollm2, a local HF folder or .gguf file (default: the embedded Qwen2.5-Coder-0.5B-Instruct)",
+    )
     served.add_argument("--host", default="127.0.0.1")
     served.add_argument("--port", type=int, default=8000)
     served.add_argument("--batch-size", type=int, default=16, help="sequences per batched generate call")

@@ -13,12 +13,12 @@ from typing import Any
 
 import polars as pl
 
-from asasql_resources.nl2sql.examples import ExampleBank, load_bank
-from asasql_resources.nl2sql.predict import Predictor
-from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_assets.progress import progress_line
 from asasql_resources.domain import Domain, DomainValidationError, load_domain
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.nl2sql.examples import ExampleBank, load_bank
+from asasql_resources.nl2sql.predict import Predictor
+from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_resources.warehouse import Home, read_frame, resolve_home
 
 FORMATS = ("jsonl", "alpaca", "sharegpt")
@@ -149,11 +149,11 @@ def _questions(question: str | None, file: Path | None) -> list[str]:
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{file}: not a readable JSON file: {error}") from None
     if not isinstance(items, list):
-        raise ValueError(f"{file}: expected a JSON array of {{\"question\": ...}} objects")
+        raise ValueError(f'{file}: expected a JSON array of {{"question": ...}} objects')
     questions = []
     for index, item in enumerate(items):
         if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
-            raise ValueError(f"{file}: item {index}: expected an object with a non-empty string \"question\"")
+            raise ValueError(f'{file}: item {index}: expected an object with a non-empty string "question"')
         questions.append(item["question"])
     return questions
 
@@ -166,8 +166,10 @@ def _rows(columns: list[str], rows: list[tuple]) -> Iterator[str]:
 
 
 def load_predictor(home: Home, domain: Path | None) -> tuple[Predictor, Domain]:
-    """The latest nl2sql_model of `home` with its prompt settings, loaded, and the domain (see `_domain`).
+    """The model the latest nl2sql_model adopted, with its prompt settings, loaded, and the domain (see `_domain`).
 
+    The fine-tuned adapter, or the base when nl2sql_model's gate refused the adapter (`adopted` "base"); either
+    is shown the nearest pair of the adapter's example bank, as on the gate's validation pairs.
     Raises MissingAsset, DomainValidationError, or ValueError/OSError for a model that cannot load.
     """
     from asasql_resources.nl2sql.base import Nl2SqlBase
@@ -180,7 +182,9 @@ def load_predictor(home: Home, domain: Path | None) -> tuple[Predictor, Domain]:
     adapter = Path(trained["adapter_path"])
     context = domain_schema_context(catalog, max_chars=int(trained["context_chars"]))
     bank = load_bank(adapter, _embedder()) if trained["example_in_prompt"] else None
-    predictor = Predictor(lambda: base.load(adapter), context, loaded.config.sql_dialect, bank)
+    refused = trained.get("adopted") == "base"  # a row from before the gate has no `adopted`: the adapter
+    load = base.load if refused else lambda: base.load(adapter)
+    predictor = Predictor(load, context, loaded.config.sql_dialect, bank)
     predictor.model()
     return predictor, loaded
 

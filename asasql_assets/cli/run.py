@@ -7,12 +7,13 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from asasql_assets.partitions import round_key
 from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli.inspect import EXIT_INVALID, validate
 from asasql_assets.cli.jobs import Runner
 from asasql_assets.cli.rounds import export
+from asasql_assets.partitions import round_key
 from asasql_resources.warehouse import Home, connect_readonly, read_frame, resolve_home
+
 
 class RunInProgress(RuntimeError):
     """Another asasql run holds this home."""
@@ -71,6 +72,12 @@ def active_learning(runner: Runner, rule: StopRule, annotator: str) -> tuple[lis
         reason = rule.after_selection(number, int(_round_value(home, "clusters", key, "selected")))
         if reason:
             return runs, reason, True
+        if annotator == "none":
+            return (
+                runs,
+                f"{key}: scored and selected for inspection; the annotator is none, so no round is labeled",
+                True,
+            )
         if annotator == "workbook" and not (home.annotations / f"{key}.xlsx").exists():
             export(key, home.root, overwrite=False)
             return runs, f"{key}: waiting for labels in {home.annotations / (key + '.xlsx')}", False
@@ -105,6 +112,7 @@ def print_summary(home: Home, run_ids: Sequence[str]) -> None:
             if "reward_model" in views
             else []
         )
+        model = con.sql("SELECT * FROM nl2sql_model LIMIT 1").pl().to_dicts() if "nl2sql_model" in views else []
         example = (
             con.execute(
                 "SELECT origin_query FROM schema_catalog__samples WHERE label ORDER BY sample_id LIMIT 1"
@@ -123,6 +131,14 @@ def print_summary(home: Home, run_ids: Sequence[str]) -> None:
         for number, n_train, accuracy, auc in rounds:
             auc_text = f"{auc:.3f}" if auc is not None else "n/a"
             print(f"  round_{number:<4} trained on {n_train:>5}  val accuracy {accuracy:.3f}  val AUC {auc_text}")
+    gated = model[0] if model else {}
+    if gated.get("adopted"):
+        figures = [gated["val_ex_base"], gated["val_ex_fine_tuned"]]
+        base_ex, tuned_ex = ("n/a" if ex is None else f"{ex:.3f}" for ex in figures)
+        print(
+            f"\nnl2sql_model adopted: {gated['adopted']} (validation EX base {base_ex}, fine-tuned {tuned_ex} "
+            f"on {gated['n_val_ex']} pairs)"
+        )
     if "nl2sql_evaluation" in views:
         print_evaluation(home)
     print(f"\nwarehouse: {home.warehouse}")
@@ -132,16 +148,20 @@ def print_summary(home: Home, run_ids: Sequence[str]) -> None:
 
 
 def print_evaluation(home: Home) -> None:
-    """Execution accuracy per model, overall and per category, from the nl2sql_evaluation view."""
+    """Execution accuracy per model and split, overall and per category, from the nl2sql_evaluation view."""
     con = connect_readonly(home)
     try:
-        rows = con.execute("SELECT model, category, n, ex, parse_rate, exec_rate FROM nl2sql_evaluation").fetchall()
+        rows = con.execute(
+            "SELECT model, split, category, n, ex, parse_rate, exec_rate FROM nl2sql_evaluation "
+            "ORDER BY split <> 'all', split, model, category <> 'all', category"
+        ).fetchall()
     finally:
         con.close()
-    print("\nexecution accuracy on the test set (EX; parse and exec rates overall):")
-    for model, category, n, ex, parse_rate, exec_rate in rows:
-        rates = f"  parse {parse_rate:.2f}  exec {exec_rate:.2f}" if category == "all" else ""
-        print(f"  {model:<13} {category:<12} n={n:<4} EX {ex if ex is not None else float('nan'):.3f}{rates}")
+    print("\nexecution accuracy on the test set (EX per split; parse and exec rates overall):")
+    for model, split, category, n, ex, parse_rate, exec_rate in rows:
+        rates = f"  parse {parse_rate:.2f}  exec {exec_rate:.2f}" if category == "all" and split == "all" else ""
+        value = ex if ex is not None else float("nan")
+        print(f"  {model:<13} {split:<7} {category:<12} n={n:<4} EX {value:.3f}{rates}")
 
 
 def settings_ok(runner: Runner) -> bool:
@@ -170,7 +190,7 @@ def run(
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID
-    if validate(domain) != 0:
+    if validate(domain, annotator) != 0:
         return EXIT_INVALID
     runner = Runner.for_run(home, domain, annotator)
     if not settings_ok(runner):

@@ -1,4 +1,4 @@
-"""The nl2sql_evaluation asset: execution accuracy of the base, the fine-tuned and the labeled-only model."""
+"""The nl2sql_evaluation asset: execution accuracy of the base, fine-tuned, labeled-only and adopted models."""
 
 from pathlib import Path
 
@@ -6,25 +6,26 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from asasql_resources.nl2sql.predict import BATCH_SIZE, Loader, Predictor
-from asasql_resources.nl2sql.prompt import domain_schema_context
 from asasql_assets.evaluation.runs import evaluate_model, record_run, test_items
 from asasql_assets.failures import failure, user_errors
-from asasql_resources.nl2sql.examples import Example, load_bank
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.plots import bars
-from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
+from asasql_assets.versions import code_version
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.examples import Example, load_bank
+from asasql_resources.nl2sql.predict import BATCH_SIZE, Loader, Predictor
+from asasql_resources.nl2sql.prompt import domain_schema_context
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 from asasql_resources.warehouse.io_manager import OPTIONAL_KEY
-from asasql_assets.versions import code_version
 
 GROUP = "stage3_finetune"
 ABLATION = "nl2sql_model_labeled_only"
+ADOPTED = "adopted"  # the model nl2sql_model hands over (its gate's choice): the base's or fine_tuned's rows again
 
 
 class EvaluationConfig(dg.Config):
@@ -50,9 +51,10 @@ class EvaluationConfig(dg.Config):
     kinds={"pytorch", "parquet", "duckdb"},
     ins={ABLATION: dg.AssetIn(metadata={OPTIONAL_KEY: True})},
     description="One row per (model, category): execution accuracy (ex), parse and exec rates of the base model "
-    f"(base), nl2sql_model (fine_tuned) and the ablation {ABLATION} (labeled_only; evaluated when the config's "
-    "labeled_only is on) on schema_catalog__test_set (test_set.json), with the same prompt (each fine-tuned "
-    "model's nearest bank example; the base is shown nl2sql_model's) and greedy decoding. "
+    f"(base), nl2sql_model's fine-tuned candidate (fine_tuned), the ablation {ABLATION} (labeled_only; evaluated "
+    "when the config's labeled_only is on) and the model nl2sql_model's gate adopted (adopted: the same figures "
+    "as base or fine_tuned, not decoded again) on schema_catalog__test_set (test_set.json), with the same prompt "
+    "(each fine-tuned model's nearest bank example; the base is shown nl2sql_model's) and greedy decoding. "
     "Every run's figures are also appended to _evaluations, and its per-question judgements to _evaluation_items.",
 )
 def nl2sql_evaluation(
@@ -96,7 +98,8 @@ def nl2sql_evaluation(
             ablation_dir = Path(ablation["adapter_path"])
             ablation_embedder = embedder if ablation["example_in_prompt"] else None
             models["labeled_only"] = (
-                lambda: nl2sql_base.load(ablation_dir), _shown(ablation_dir, ablation_embedder, questions)
+                lambda: nl2sql_base.load(ablation_dir),
+                _shown(ablation_dir, ablation_embedder, questions),
             )
             versions["labeled_only"] = ablation["model_version"]
         summaries, judged = [], []
@@ -104,16 +107,29 @@ def nl2sql_evaluation(
             for name, (load, examples) in models.items():
                 predictor = Predictor(load, schema_context, dialect)
                 per_item, summary = evaluate_model(
-                    name, predictor, items, examples, session,
-                    max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, log=context.log.info,
+                    name,
+                    predictor,
+                    items,
+                    examples,
+                    session,
+                    max_new_tokens=config.max_new_tokens,
+                    batch_size=config.batch_size,
+                    log=context.log.info,
                 )
                 context.log.info(f"nl2sql_evaluation: {name} EX {summary['ex'][0]:.3f} on {summary['n'][0]} questions")
                 summaries.append(summary)
                 judged.append(per_item)
                 predictor.release()
     summary, per_item = pl.concat(summaries), pl.concat(judged)
+    adopted = trained.get("adopted") or "fine_tuned"  # a row from before the gate: the adapter was handed over
+    summary, per_item = (
+        pl.concat([frame, frame.filter(pl.col("model") == adopted).with_columns(pl.lit(ADOPTED).alias("model"))])
+        for frame in (summary, per_item)
+    )
+    versions[ADOPTED] = versions[adopted]
+    context.log.info(f"nl2sql_evaluation: the adopted model is nl2sql_model's {adopted} (its rows, as {ADOPTED!r})")
     record_run(home, context.run.run_id, summary, per_item, versions)
-    return table_output(summary, _metadata(summary, per_item, items.height))
+    return table_output(summary, {"adopted": adopted, **_metadata(summary, per_item, items.height)})
 
 
 def _shown(adapter_dir: Path, embedder: Embedder | None, questions: list[str]) -> list[Example | None]:
@@ -124,16 +140,21 @@ def _shown(adapter_dir: Path, embedder: Embedder | None, questions: list[str]) -
 
 def _metadata(summary: pl.DataFrame, per_item: pl.DataFrame, questions: int) -> dict[str, object]:
     """EX per model, the comparison as a table and a bar plot, and a sample of the fine-tuned model's misses."""
-    overall = summary.filter(pl.col("category") == "all")
-    categories = summary["category"].unique(maintain_order=True).to_list()
+    whole = summary.filter(pl.col("split") == "all") if "split" in summary.columns else summary  # every split
+    overall = whole.filter(pl.col("category") == "all")
+    categories = whole["category"].unique(maintain_order=True).to_list()
     by_model = {
         model: [frame.filter(pl.col("category") == c)["ex"].fill_null(0.0).sum() for c in categories]
-        for (model,), frame in summary.group_by("model", maintain_order=True)
+        for (model,), frame in whole.group_by("model", maintain_order=True)
     }
     misses = per_item.filter((pl.col("model") == "fine_tuned") & ~pl.col("match").fill_null(True))
     return {
         "questions": questions,
-        **{f"ex_{model}": round(float(ex), 4) for model, ex in overall.select("model", "ex").iter_rows() if ex is not None},
+        **{
+            f"ex_{model}": round(float(ex), 4)
+            for model, ex in overall.select("model", "ex").iter_rows()
+            if ex is not None
+        },
         "comparison": dg.MetadataValue.md(markdown_sample(summary, rows=summary.height)),
         "ex_by_category": bars(categories, by_model, "execution accuracy by category", "EX"),
         "fine_tuned_misses": dg.MetadataValue.md(

@@ -15,12 +15,17 @@ from asasql_resources.sandbox import SandboxSession
 from asasql_resources.warehouse import Home
 from asasql_resources.warehouse.segments import EVALUATION_ITEMS_SCHEMA, EVALUATIONS_SCHEMA, append_segment
 
+
 def test_items(test_set: pl.DataFrame, limit: int | None = None, seed: int = 0) -> pl.DataFrame:
-    """The test set as items (question, gold_sql, category); a seeded sample of `limit` of them when set."""
+    """The test set as items (question, gold_sql, category, split); a seeded sample of `limit` of them when set.
+
+    split is the item's (seen, unseen) or "all" for a test set without splits.
+    """
     items = test_set.select(
         "question",
         pl.col("sql").alias("gold_sql"),
         pl.col("category") if "category" in test_set.columns else pl.lit(None, pl.String).alias("category"),
+        (pl.col("split") if "split" in test_set.columns else pl.lit(None, pl.String)).fill_null("all").alias("split"),
     )
     if limit is not None and limit < items.height:
         items = items.sample(limit, seed=seed).sort("category", "question", nulls_last=True)
@@ -40,7 +45,10 @@ def evaluate_model(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Greedy SQL for every item (its prompt showing its example), judged by execution: (per-item rows, summary)."""
     predictions = predictor.answer(
-        items["question"].to_list(), examples=examples, max_new_tokens=max_new_tokens, batch_size=batch_size,
+        items["question"].to_list(),
+        examples=examples,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
         progress=progress_line(log, f"nl2sql_evaluation: {name}", "questions"),
     )
     per_item = execution_accuracy(items, predictions, session, predictor.dialect)

@@ -6,27 +6,29 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from asasql_resources.reward.scoring import score_pool
 from asasql_assets.failures import user_errors
 from asasql_assets.finetune.filtering import emptied_by, filter_dataset, with_value_swaps
-from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_assets.finetune.labels import all_labels, prospective_threshold
-from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
 from asasql_assets.outputs import markdown_sample, table_output
+from asasql_assets.partitions import round_number
 from asasql_assets.plots import bars, lines
 from asasql_assets.progress import progress_line
 from asasql_assets.settings import TrainingConfig
+from asasql_assets.versions import code_version
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.models.adapters import AdapterBaseMismatch, load_manifest
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_resources.nl2sql.base import Nl2SqlBase
-from asasql_resources.reward.model import RewardModel
 from asasql_resources.nl2sql.finetune import SftSettings
+from asasql_resources.nl2sql.gate import BASE, FINE_TUNED, Verdict, gate_adapter, hold_out, record_verdict
+from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
+from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
+from asasql_resources.reward.model import RewardModel
+from asasql_resources.reward.scoring import score_pool
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
-from asasql_resources.warehouse.io_manager import MATERIALIZED_PARTITIONS, PARTITIONS_KEY
-from asasql_assets.partitions import round_number
-from asasql_assets.versions import code_version
+from asasql_resources.warehouse.io_manager import DATA_VERSION_KEY, MATERIALIZED_PARTITIONS, PARTITIONS_KEY
 
 GROUP = "stage3_finetune"
 KINDS = {"polars", "parquet", "duckdb"}
@@ -151,13 +153,17 @@ def filtered_dataset(
         {
             "pairs": dataset.height,
             "threshold": round(threshold, 4),
-            "threshold_from": "setting" if config.threshold is not None else ("labels" if chosen is not None else "default"),
+            "threshold_from": "setting"
+            if config.threshold is not None
+            else ("labels" if chosen is not None else "default"),
             "reward_model": model["model_version"],
             "reward_model_round": last,
             "reused_scores": reused,
             "label_rounds": ", ".join(sorted(labeled_rounds, key=round_number)) or "none",
             "waterfall": dg.MetadataValue.md(markdown_sample(waterfall, rows=waterfall.height)),
-            "waterfall_plot": bars(rules["rule"].to_list(), {"rows dropped": rules["dropped"].to_list()}, "filter waterfall", "rows"),
+            "waterfall_plot": bars(
+                rules["rule"].to_list(), {"rows dropped": rules["dropped"].to_list()}, "filter waterfall", "rows"
+            ),
             "by_source": dg.MetadataValue.md(markdown_sample(by_source, rows=by_source.height)),
             **({EMPTIED_BY: emptied} if emptied else {}),
         },
@@ -167,7 +173,9 @@ def filtered_dataset(
 class Nl2SqlTrainingConfig(TrainingConfig):
     """How nl2sql_model is fine-tuned: the training loop, plus length, LoRA and prompt (base and dtype: `nl2sql_base`)."""
 
-    max_length: int = Field(default=SftSettings.max_length, ge=16, description="Tokens per example; the context is cut first.")
+    max_length: int = Field(
+        default=SftSettings.max_length, ge=16, description="Tokens per example; the context is cut first."
+    )
     lora_r: int = Field(default=SftSettings.lora_r, ge=1, description="LoRA rank.")
     lora_layers: int | None = Field(
         default=15,
@@ -183,7 +191,22 @@ class Nl2SqlTrainingConfig(TrainingConfig):
         description="Show in each prompt the labeled pair whose question is nearest (embedder, faiss): the training "
         "set is the example bank, saved with the adapter and used the same way by evaluation and predict.",
     )
-    save_merged: bool = Field(default=False, description="Also write the base with the LoRA merged in (models/nl2sql_model/merged).")
+    save_merged: bool = Field(
+        default=False, description="Also write the base with the LoRA merged in (models/nl2sql_model/merged)."
+    )
+    gate: bool = Field(
+        default=True,
+        description="The do-no-harm gate: a seeded validation set is held out of training (20% of the distinct "
+        "questions of the labeled rows, data_sample, labeled and corrected, at least 4 and at most 40; below 8 such "
+        "questions, half of them, so none of a single one), together with every row sharing a held-out question or "
+        "SQL and every value swap made from a held-out pair or sharing its SQL template. The fine-tuned adapter is "
+        "adopted only when its execution accuracy on those pairs is at least the base's (the same prompt and "
+        "example bank); otherwise, or with nothing to validate on, nl2sql_model hands over the base with the "
+        "bank. Off: nothing is held out and the adapter is adopted unchecked.",
+    )
+    gate_max_new_tokens: int = Field(
+        default=SQL_MAX_NEW_TOKENS, ge=16, description="Tokens per greedy answer on the gate's validation pairs."
+    )
 
     def sft_settings(self) -> SftSettings:
         """These fields as SftSettings (LoRA alpha twice the rank)."""
@@ -195,7 +218,10 @@ class Nl2SqlTrainingConfig(TrainingConfig):
     code_version=CODE_VERSION,
     kinds={"pytorch", "peft", "parquet"},
     description="One row: the NL2SQL model, a LoRA adapter of the base chat model fine-tuned on filtered_dataset "
-    "(schema context and question in, SQL out; loss on the SQL only), saved under models/nl2sql_model.",
+    "(schema context and question in, SQL out; loss on the SQL only), saved under models/nl2sql_model, and which "
+    "model is handed over (`adopted`): the adapter only when its execution accuracy on labeled pairs held out of "
+    "training (val_ex_fine_tuned, on n_val_ex pairs) is at least the base's (val_ex_base), else the base with the "
+    "adapter's example bank (see the config's gate).",
 )
 def nl2sql_model(
     context: dg.AssetExecutionContext,
@@ -203,32 +229,84 @@ def nl2sql_model(
     filtered_dataset: pl.DataFrame,
     schema_catalog: pl.DataFrame,
     domain: DomainResource,
+    sandbox: SqlSandbox,
     nl2sql_base: Nl2SqlBase,
     embedder: Embedder,
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
-    """Fine-tune (or reuse the adapter trained on the same data and settings) and describe it in one row."""
+    """Hold out the validation pairs, fine-tune on the rest (or reuse), gate the adapter, describe it in one row."""
     home = io_manager.layout
     folder = home.models / "nl2sql_model"
+    adapter_dir = folder / "fine_tuned"
+    bank_embedder = embedder if config.example_in_prompt else None
     with user_errors(EmptyTrainingSet, AdapterBaseMismatch):
         check_not_empty(filtered_dataset, _emptied_by(context))
-        dialect = domain.load().config.sql_dialect
+        loaded = domain.load()
+        dialect = loaded.config.sql_dialect
         schema_context = domain_schema_context(schema_catalog, max_chars=config.context_chars)
-        context.log.info(f"nl2sql_model: fine-tuning on {filtered_dataset.height} pairs")
+        split = hold_out(filtered_dataset, config.seed, enabled=config.gate)
+        check_not_empty(split.train, None, "filtered_dataset without the gate's validation pairs")
+        context.log.info(
+            f"nl2sql_model: fine-tuning on {split.train.height} pairs; {split.validation.height} labeled pairs held "
+            f"out to validate on ({split.kept_out} rows kept out of training with them)"
+        )
         metrics, reused = train_or_reuse(
             nl2sql_base,
-            filtered_dataset,
+            split.train,
             schema_context,
             dialect,
             config.sft_settings(),
-            folder / "fine_tuned",
+            adapter_dir,
             context.log.info,
-            embedder=embedder if config.example_in_prompt else None,
+            embedder=bank_embedder,
             merged_dir=folder / "merged" if config.save_merged else None,
         )
+        if config.gate:
+            with sandbox.session(loaded.database_path, loaded.catalog) as session:
+                verdict, gate_reused = gate_adapter(
+                    nl2sql_base,
+                    adapter_dir,
+                    split.validation,
+                    schema_context,
+                    dialect,
+                    session,
+                    context.log.info,
+                    embedder=bank_embedder,
+                    max_new_tokens=config.gate_max_new_tokens,
+                )
+        else:
+            verdict, gate_reused = Verdict(FINE_TUNED, None, None, 0, "the gate is off: adopted unchecked"), False
+            record_verdict(adapter_dir, verdict.as_dict())
+    if verdict.adopted == BASE:
+        context.log.warning(
+            f"nl2sql_model: the fine-tuned adapter is refused and the base is adopted: {verdict.reason}"
+        )
+    else:
+        context.log.info(f"nl2sql_model: the fine-tuned adapter is adopted: {verdict.reason}")
     merged = str(folder / "merged") if config.save_merged else None
-    return _model_output(
-        "nl2sql_model", metrics, reused, filtered_dataset, merged, config.context_chars, config.example_in_prompt
+    output = _model_output(
+        "nl2sql_model", metrics, reused, split.train, merged, config.context_chars, config.example_in_prompt
+    )
+    gated = {key: value for key, value in verdict.as_dict().items() if key != "reason"}
+    row = output.value.with_columns(
+        pl.lit(verdict.adopted, pl.String).alias("adopted"),
+        pl.lit(verdict.val_ex_base, pl.Float64).alias("val_ex_base"),
+        pl.lit(verdict.val_ex_fine_tuned, pl.Float64).alias("val_ex_fine_tuned"),
+        pl.lit(verdict.n_val_ex, pl.Int64).alias("n_val_ex"),
+    )
+    # _model_output's row and metadata, described again with the gate's columns (table_output adds its own keys)
+    own = {"dagster/row_count", "dagster/column_schema", "sample", DATA_VERSION_KEY}
+    described = {key: value for key, value in output.metadata.items() if key not in own}
+    return table_output(
+        row,
+        {
+            **described,
+            **{key: value for key, value in gated.items() if value is not None},
+            "gate": verdict.reason,
+            "gate_reused": gate_reused,
+            "held_out": split.validation.height,
+            "kept_out_of_training": split.kept_out,
+        },
     )
 
 
@@ -271,7 +349,13 @@ def nl2sql_model_labeled_only(
             embedder=embedder if trained["example_in_prompt"] else None,
         )
     return _model_output(
-        "nl2sql_model_labeled_only", metrics, reused, ablation, None, trained["context_chars"], trained["example_in_prompt"]
+        "nl2sql_model_labeled_only",
+        metrics,
+        reused,
+        ablation,
+        None,
+        trained["context_chars"],
+        trained["example_in_prompt"],
     )
 
 

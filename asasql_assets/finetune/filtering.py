@@ -78,7 +78,9 @@ def filter_dataset(
     positives = pl.concat(
         [_labeled_positives(labels, candidates, held_out).cast(DATASET_SCHEMA), _sample_positives(samples, held_out)]
     )
-    waterfall.append({"rule": "labeled_positives_added", "dropped": -positives.height, "left": synthetic.height + positives.height})
+    waterfall.append(
+        {"rule": "labeled_positives_added", "dropped": -positives.height, "left": synthetic.height + positives.height}
+    )
     combined = pl.concat([positives.cast(DATASET_SCHEMA), synthetic.cast(DATASET_SCHEMA)])
     dataset = combined.unique(subset=["question", "sql"], keep="first", maintain_order=True)
     waterfall.append({"rule": "duplicate_pair", "dropped": combined.height - dataset.height, "left": dataset.height})
@@ -86,7 +88,9 @@ def filter_dataset(
         ranked = dataset.with_columns((pl.col("source") != "synthetic").alias("_labeled"))
         ranked = ranked.sort(["_labeled", "score"], descending=True, nulls_last=True, maintain_order=True)
         best = ranked.unique(subset="question", keep="first", maintain_order=True).drop("_labeled")
-        waterfall.append({"rule": "not_best_for_question", "dropped": dataset.height - best.height, "left": best.height})
+        waterfall.append(
+            {"rule": "not_best_for_question", "dropped": dataset.height - best.height, "left": best.height}
+        )
         dataset = best
     return dataset.sort("question", "source"), pl.DataFrame(waterfall)
 
@@ -111,7 +115,9 @@ def with_value_swaps(
         return dataset, waterfall
     held_out = {normalise_question(q) for q in test_questions}
     labeled = dataset.filter(pl.col("source") != "synthetic")
-    variants, counts = value_swaps(labeled, catalog, dialect, execute, per_pair=per_pair, seed=seed, keep_empty=keep_empty)
+    variants, counts = value_swaps(
+        labeled, catalog, dialect, execute, per_pair=per_pair, seed=seed, keep_empty=keep_empty
+    )
     variants = variants.filter(
         ~pl.col("question").map_elements(normalise_question, return_dtype=pl.String).is_in(list(held_out))
     ).with_columns(pl.lit("value_swap").alias("source"), (pl.col("candidate_id") + "#swap").alias("candidate_id"))
@@ -137,7 +143,8 @@ def _sample_positives(samples: pl.DataFrame | None, held_out: set[str]) -> pl.Da
     if samples is None or samples.is_empty():
         return pl.DataFrame(schema=DATASET_SCHEMA)
     positive = samples.filter(
-        pl.col("label") & ~pl.col("origin_query").map_elements(normalise_question, return_dtype=pl.String).is_in(list(held_out))
+        pl.col("label")
+        & ~pl.col("origin_query").map_elements(normalise_question, return_dtype=pl.String).is_in(list(held_out))
     )
     return positive.select(
         pl.col("origin_query").alias("question"),
@@ -160,9 +167,7 @@ def _labeled_positives(labels: pl.DataFrame, candidates: pl.DataFrame, held_out:
     )
     positive = positive.filter(
         ~pl.col("question").map_elements(normalise_question, return_dtype=pl.String).is_in(list(held_out))
-    ).join(
-        candidates.select(pl.col("candidate_id").alias("_labeled_id"), "table_name"), on="_labeled_id", how="left"
-    )
+    ).join(candidates.select(pl.col("candidate_id").alias("_labeled_id"), "table_name"), on="_labeled_id", how="left")
     return positive.select(
         "question",
         "sql",

@@ -4,8 +4,8 @@ from collections.abc import Mapping
 
 import polars as pl
 
-from asasql_assets.partitions import round_key, round_number
 from asasql_assets.finetune.filtering import f1_threshold
+from asasql_assets.partitions import round_key, round_number
 
 
 def all_labels(labeled_rounds: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
@@ -30,7 +30,9 @@ def prospective_threshold(labels: pl.DataFrame, reward_scores: Mapping[str, pl.D
         scores = reward_scores.get(round_key(number))
         if scores is not None:
             scored.append(
-                labels.filter(pl.col("label_round") == number).join(scores.select("candidate_id", "score"), on="candidate_id")
+                labels.filter(pl.col("label_round") == number).join(
+                    scores.select("candidate_id", "score"), on="candidate_id"
+                )
             )
     if not scored:
         return None

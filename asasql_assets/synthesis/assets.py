@@ -5,16 +5,16 @@ import polars as pl
 from pydantic import Field
 
 from asasql_assets.failures import user_errors
-from asasql_assets.versions import code_version
 from asasql_assets.outputs import markdown_sample, table_output
 from asasql_assets.progress import progress_line
-from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import reference_questions, synthesize_candidates, synthesize_questions
-from asasql_resources.domain.samples import GOLD_BANK_FILE
+from asasql_assets.versions import code_version
 from asasql_resources.domain.resource import DomainResource
+from asasql_resources.domain.samples import GOLD_BANK_FILE
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
+from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_resources.sandbox import SqlSandbox
 
 GROUP = "stage1_synthesis"
@@ -28,7 +28,9 @@ class ForwardQueriesConfig(dg.Config):
     questions_per_prompt: int = Field(default=4, ge=1, description="Questions each prompt asks for.")
     temperature: float = Field(default=0.8, ge=0, description="Sampling temperature of the chat model.")
     max_new_tokens: int = Field(default=160, ge=16, description="Tokens per answer.")
-    dedup_threshold: float = Field(default=0.92, gt=0, le=1.0, description="Cosine similarity at which a question is a near-duplicate.")
+    dedup_threshold: float = Field(
+        default=0.92, gt=0, le=1.0, description="Cosine similarity at which a question is a near-duplicate."
+    )
     seed: int = Field(default=0, description="Seed of column selection and sampling.")
 
 
@@ -118,7 +120,12 @@ def nl2sql_candidates(
         dialect = loaded.config.sql_dialect
         before = chat.client().stats.model_calls
         references = reference_questions(
-            schema_catalog__gold_bank.select("question", "sql"), schema_catalog, limit=config.gold_bank_questions, seed=config.seed, dialect=dialect, model=GOLD_BANK_FILE
+            schema_catalog__gold_bank.select("question", "sql"),
+            schema_catalog,
+            limit=config.gold_bank_questions,
+            seed=config.seed,
+            dialect=dialect,
+            model=GOLD_BANK_FILE,
         )
         candidates, counts = synthesize_candidates(
             pl.concat([forward_queries, references]),

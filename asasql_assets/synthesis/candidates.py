@@ -62,8 +62,7 @@ def build_candidate_prompts(
     """
     system = system_prompt(dialect)
     table_columns = {
-        table: frame["column_name"].to_list()
-        for (table,), frame in catalog.group_by("table_name", maintain_order=True)
+        table: frame["column_name"].to_list() for (table,), frame in catalog.group_by("table_name", maintain_order=True)
     }
     prompts = []
     for row in questions.iter_rows(named=True):
@@ -119,5 +118,3 @@ def _fit_context(
         del kept[droppable[-1]]
         context = schema_context(catalog, table, kept)
     return context, kept, True
-
-

@@ -39,7 +39,11 @@ def candidates_belong_to_questions(
     from_gold = nl2sql_candidates.join(forward_queries.select("question_id"), on="question_id", how="anti").height
     return dg.AssetCheckResult(
         passed=nl2sql_candidates.height > 0 and orphans.is_empty(),
-        metadata={"candidates": nl2sql_candidates.height, "from_gold_bank": from_gold - orphans.height, "orphans": orphans.height},
+        metadata={
+            "candidates": nl2sql_candidates.height,
+            "from_gold_bank": from_gold - orphans.height,
+            "orphans": orphans.height,
+        },
     )
 
 

@@ -46,10 +46,31 @@ EXTRACTED_SCHEMA: dict[str, pl.DataType] = {
 }
 
 # Column types whose possible values the seed writes as JSON numbers or booleans, not strings.
-_NUMERIC_TYPES = frozenset({
-    "TINYINT", "SMALLINT", "INT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT",
-    "INT2", "INT4", "INT8", "FLOAT", "FLOAT4", "FLOAT8", "REAL", "DOUBLE", "DOUBLE PRECISION", "DECIMAL", "NUMERIC",
-})
+_NUMERIC_TYPES = frozenset(
+    {
+        "TINYINT",
+        "SMALLINT",
+        "INT",
+        "INTEGER",
+        "BIGINT",
+        "HUGEINT",
+        "UTINYINT",
+        "USMALLINT",
+        "UINTEGER",
+        "UBIGINT",
+        "INT2",
+        "INT4",
+        "INT8",
+        "FLOAT",
+        "FLOAT4",
+        "FLOAT8",
+        "REAL",
+        "DOUBLE",
+        "DOUBLE PRECISION",
+        "DECIMAL",
+        "NUMERIC",
+    }
+)
 _BOOLEAN_TYPES = frozenset({"BOOLEAN", "BOOL"})
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _TOKEN = re.compile(r"<Token token_type: [^,]*, text: (.*?), line: [^>]*>")
@@ -226,9 +247,7 @@ def _flat_references(tree: exp.Expression) -> tuple[list[str], list[tuple[str | 
     """Tables not named by a CTE, and bare column names, from a plain walk of the tree."""
     ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
     tables = [table.name for table in tree.find_all(exp.Table) if _is_physical(table) and table.name not in ctes]
-    references = [
-        (None, column.name) for column in tree.find_all(exp.Column) if not isinstance(column.this, exp.Star)
-    ]
+    references = [(None, column.name) for column in tree.find_all(exp.Column) if not isinstance(column.this, exp.Star)]
     return tables, references
 
 

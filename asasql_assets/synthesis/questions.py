@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from asasql_resources.vectors.dedup import keep_mask
 from asasql_resources.domain.leaks import normalise_question
 from asasql_resources.models.prompts import ChatPrompt
+from asasql_resources.vectors.dedup import keep_mask
 
 STRATEGIES = ("single_filter", "column_pair", "aggregate")
 DROP_REASONS = ("empty", "exact_duplicate", "copies_sample", "test_leak", "near_duplicate")
@@ -79,9 +79,7 @@ _HEADING = re.compile(r"^#+\s*")
 _LABELLED_QUOTE = re.compile(r"^(\S[^\"“:：]{0,59})[:：]\s*[\"“](.+)$")
 _EMPHASIS = re.compile(r"\*\*|__")
 _QUOTES = "\"'“”‘’「」『』`*_ \t"
-_SQL_START = re.compile(
-    r"^(?:SELECT|WITH|FROM|WHERE|GROUP BY|ORDER BY)\b|^(?i:sql\s*[:：]|select\s+\S.*\bfrom\s+\w)"
-)
+_SQL_START = re.compile(r"^(?:SELECT|WITH|FROM|WHERE|GROUP BY|ORDER BY)\b|^(?i:sql\s*[:：]|select\s+\S.*\bfrom\s+\w)")
 _SQL_INSIDE = re.compile(r"\bSELECT\b.*\bFROM\b")
 _ASKING_WORDS = frozenset(
     "what what's which who whom whose when where why how how's list show find count give get display return "

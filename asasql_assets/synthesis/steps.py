@@ -6,7 +6,6 @@ from collections.abc import Iterable
 import polars as pl
 
 from asasql_assets.synthesis.candidates import build_candidate_prompts, sql_examples
-from asasql_resources.nl2sql.answer import SQL_STOP, extract_sql
 from asasql_assets.synthesis.extraction import analyse_sql
 from asasql_assets.synthesis.questions import (
     build_question_prompts,
@@ -18,6 +17,7 @@ from asasql_assets.synthesis.questions import (
 from asasql_resources.models.chat import ChatModel
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.models.sampling import Progress
+from asasql_resources.nl2sql.answer import SQL_STOP, extract_sql
 
 QUESTION_SCHEMA = {
     "question_id": pl.String,
@@ -70,11 +70,15 @@ def synthesize_questions(
         about=about,
     )
     answers = chat.generate(
-        [p.prompt for p in prompts], temperature=temperature, max_new_tokens=max_new_tokens, seed=seed, progress=progress
+        [p.prompt for p in prompts],
+        temperature=temperature,
+        max_new_tokens=max_new_tokens,
+        seed=seed,
+        progress=progress,
     )
     model = chat.client().identity
     rows, unparseable = [], 0
-    for prompt, (answer,) in zip(prompts, answers):
+    for prompt, (answer,) in zip(prompts, answers, strict=False):
         questions = parse_questions(answer)
         unparseable += not questions
         offered = catalog.filter(pl.col("table_name") == prompt.table_name)
@@ -84,8 +88,7 @@ def synthesize_questions(
                     "question_id": question_id(prompt.table_name, question),
                     "table_name": prompt.table_name,
                     "question": question,
-                    "involved_columns": involved_columns(question, prompt.columns, offered)
-                    or list(prompt.columns),
+                    "involved_columns": involved_columns(question, prompt.columns, offered) or list(prompt.columns),
                     "strategy": prompt.strategy,
                     "prompt_hash": prompt.prompt_hash,
                     "model": model,
@@ -178,7 +181,7 @@ def synthesize_candidates(
             "context_truncated": prompt.context_truncated,
             "raw_output": answer,
         }
-        for prompt, (answer,) in zip(prompts, answers)
+        for prompt, (answer,) in zip(prompts, answers, strict=False)
     ]
     frame = pl.DataFrame(rows, schema=CANDIDATE_SCHEMA)
     counts = {

@@ -65,11 +65,11 @@ def parse_verdict(text: str) -> tuple[bool | None, str]:
         verdict = _WORDS[verdicts[-1].group(1).lower()]
     elif leading:
         verdict = _WORDS[leading.group(1).lower()]
-        text = text[leading.end():]
+        text = text[leading.end() :]
     else:
         return None, text.strip()
     rationale = _RATIONALE.search(text)
-    body = text[rationale.end():] if rationale else text
+    body = text[rationale.end() :] if rationale else text
     return verdict, _VERDICT.sub("", body).lstrip(_STRIP_HEAD).rstrip(_STRIP_TAIL)
 
 

@@ -7,7 +7,7 @@ import getpass
 import dagster as dg
 from pydantic import Field, field_validator
 
-ANNOTATOR_KINDS = ("reference", "workbook", "judge")
+ANNOTATOR_KINDS = ("reference", "workbook", "judge", "none")
 CORRECTED_SUFFIX = "#corrected"  # the candidate id of a correction: the corrected pair's id and this
 
 

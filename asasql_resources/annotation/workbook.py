@@ -50,8 +50,17 @@ INSTRUCTIONS = (
     "note (optional): anything worth keeping about the row.",
     "Do not add, remove or edit rows or candidate ids; sorting and filtering are fine. Save as .xlsx.",
 )
-_WIDTHS = {"candidate_id": 18, "question": 40, "sql": 60, "schema_context": 60, "score": 8, "suggestion": 12,
-           "label": 12, "corrected_sql": 50, "note": 30}
+_WIDTHS = {
+    "candidate_id": 18,
+    "question": 40,
+    "sql": 60,
+    "schema_context": 60,
+    "score": 8,
+    "suggestion": 12,
+    "label": 12,
+    "corrected_sql": 50,
+    "note": 30,
+}
 _WRAPPED = frozenset({"question", "sql", "schema_context", "corrected_sql", "note"})
 _ABOUT_KEYS = ("round_key", "rows", "fingerprint", "exported_at")
 
@@ -195,8 +204,11 @@ def _write_labels(sheet: Worksheet, items: pl.DataFrame) -> None:
     table = items.select(
         *ITEM_COLUMNS[:-1],
         score.round(SCORE_DIGITS),
-        pl.when(score >= SUGGESTION_THRESHOLD).then(pl.lit(LABEL_CHOICES[0]))
-        .when(score < SUGGESTION_THRESHOLD).then(pl.lit(LABEL_CHOICES[1])).alias("suggestion"),
+        pl.when(score >= SUGGESTION_THRESHOLD)
+        .then(pl.lit(LABEL_CHOICES[0]))
+        .when(score < SUGGESTION_THRESHOLD)
+        .then(pl.lit(LABEL_CHOICES[1]))
+        .alias("suggestion"),
     )
     for row in table.iter_rows():
         sheet.append([_excel_value(value) for value in row] + [None] * len(INPUT_COLUMNS))
@@ -338,11 +350,15 @@ def _label_rows(book: Workbook, file: str, issues: list[DomainIssue]) -> list[_R
 def _data_rows(header: list[str], lines: Iterator[tuple[object, ...]]) -> Iterator[_Row]:
     for number, values in enumerate(lines, start=FIRST_DATA_ROW):
         if any(_text(value) for value in values):
-            yield _Row(number, {column: value for column, value in zip(header, values) if column})
+            yield _Row(number, {column: value for column, value in zip(header, values, strict=False) if column})
 
 
 def _check_rows(
-    rows: list[_Row], file: str, round_key: str, expected_ids: Sequence[str], require_complete: bool,
+    rows: list[_Row],
+    file: str,
+    round_key: str,
+    expected_ids: Sequence[str],
+    require_complete: bool,
     issues: list[DomainIssue],
 ) -> list[dict[str, object]]:
     expected = set(expected_ids)
@@ -351,13 +367,15 @@ def _check_rows(
     for row in rows:
         _check_id(row, file, round_key, expected, first_row, issues)
         label = _check_label(row, file, require_complete, issues)
-        records.append({
-            "row": row.number,
-            "candidate_id": row.get("candidate_id"),
-            "label": label,
-            "corrected_sql": row.get("corrected_sql") or None,
-            "note": row.get("note") or None,
-        })
+        records.append(
+            {
+                "row": row.number,
+                "candidate_id": row.get("candidate_id"),
+                "label": label,
+                "corrected_sql": row.get("corrected_sql") or None,
+                "note": row.get("note") or None,
+            }
+        )
     if len(rows) != len(expected_ids):
         message = f"{len(rows)} data rows, but {len(expected_ids)} were exported (rows were added or removed)"
         issues.append(error(file, message, LABELS_SHEET))
@@ -389,8 +407,9 @@ def _check_label(row: _Row, file: str, require_complete: bool, issues: list[Doma
     text = row.get("label")
     label = _valid_label(row.cells.get("label"))
     if not text and require_complete:
-        issues.append(error(file, f"missing label: choose {' or '.join(LABEL_CHOICES)}", LABELS_SHEET,
-                            row.number, "label"))
+        issues.append(
+            error(file, f"missing label: choose {' or '.join(LABEL_CHOICES)}", LABELS_SHEET, row.number, "label")
+        )
     elif text and label is None:
         message = f"{text!r} is not a label: choose {' or '.join(LABEL_CHOICES)} (true/false, yes/no, 1/0 also work)"
         issues.append(error(file, message, LABELS_SHEET, row.number, "label"))

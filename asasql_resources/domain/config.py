@@ -50,9 +50,7 @@ def _config_from_mapping(
 ) -> tuple[DomainConfig, list[DomainIssue]]:
     """Check each known setting and build the config."""
     issues: list[DomainIssue] = []
-    values = {
-        key: _string_setting(file, data, key, getattr(default, key), lines, issues) for key in _KNOWN_KEYS
-    }
+    values = {key: _string_setting(file, data, key, getattr(default, key), lines, issues) for key in _KNOWN_KEYS}
     values["sql_dialect"] = values["sql_dialect"].lower()
     values["language"] = values["language"].lower()
     if Dialect.get(values["sql_dialect"]) is None:

@@ -55,14 +55,16 @@ class DomainValidationError(Exception):
         return [issue for issue in self.issues if issue.severity == "error"]
 
 
-def error(file: str, message: str, sheet: str | None = None, row: int | None = None,
-          column: str | None = None) -> DomainIssue:
+def error(
+    file: str, message: str, sheet: str | None = None, row: int | None = None, column: str | None = None
+) -> DomainIssue:
     """Build an issue of severity "error"."""
     return DomainIssue(file, message, sheet, row, column, "error")
 
 
-def warning(file: str, message: str, sheet: str | None = None, row: int | None = None,
-            column: str | None = None) -> DomainIssue:
+def warning(
+    file: str, message: str, sheet: str | None = None, row: int | None = None, column: str | None = None
+) -> DomainIssue:
     """Build an issue of severity "warning"."""
     return DomainIssue(file, message, sheet, row, column, "warning")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
 from asasql_resources.domain.config import CONFIG_FILE, DomainConfig, read_config
 from asasql_resources.domain.errors import DomainIssue, DomainValidationError, error
@@ -43,11 +44,12 @@ def load_domain(path: Path) -> Domain:
     if not path.is_dir():
         raise DomainValidationError([error(str(path), "the domain folder does not exist or is not a folder")])
     issues: list[DomainIssue] = []
-    catalog, concepts = _read_workbook(path / WORKBOOK_FILE, issues)
-    samples = _read_samples(path / SAMPLES_FILE, catalog, issues)
+    config, config_issues = read_config(path / CONFIG_FILE, path.resolve().name)
+    fold = folds_identifiers(config.sql_dialect)
+    catalog, concepts = _read_workbook(path / WORKBOOK_FILE, issues, fold)
+    samples = _read_samples(path / SAMPLES_FILE, catalog, issues, fold)
     gold_bank = _read_optional_pairs(path / GOLD_BANK_FILE, issues)
     test_set = _read_optional_pairs(path / TEST_SET_FILE, issues)
-    config, config_issues = read_config(path / CONFIG_FILE, path.resolve().name)
     issues.extend(config_issues)
     if any(issue.severity == "error" for issue in issues):
         raise DomainValidationError(issues)
@@ -70,23 +72,32 @@ def validate_domain(path: Path) -> list[DomainIssue]:
     return load_domain(path).warnings
 
 
-def _read_workbook(path: Path, issues: list[DomainIssue]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def folds_identifiers(dialect: str) -> bool:
+    """Whether the dialect folds unquoted identifiers (DuckDB, Postgres, Snowflake, ...), per sqlglot."""
+    try:
+        strategy = Dialect.get_or_raise(dialect).NORMALIZATION_STRATEGY
+    except ValueError:
+        return True  # an unknown dialect is reported by the config check
+    return strategy != NormalizationStrategy.CASE_SENSITIVE
+
+
+def _read_workbook(path: Path, issues: list[DomainIssue], fold: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The catalog and concepts of the required workbook (empty when it is missing)."""
     if not path.is_file():
         issues.append(error(path.name, "the required file is missing"))
         return pl.DataFrame(schema=CATALOG_SCHEMA), pl.DataFrame(schema=CONCEPTS_SCHEMA)
-    contents = read_workbook(path)
+    contents = read_workbook(path, fold)
     issues.extend(contents.issues)
     return contents.catalog, contents.concepts
 
 
-def _read_samples(path: Path, catalog: pl.DataFrame, issues: list[DomainIssue]) -> pl.DataFrame:
+def _read_samples(path: Path, catalog: pl.DataFrame, issues: list[DomainIssue], fold: bool) -> pl.DataFrame:
     """The required labeled samples; table names are checked only against a catalog that could be read."""
     if not path.is_file():
         issues.append(error(path.name, "the required file is missing"))
         return pl.DataFrame(schema=SAMPLES_SCHEMA)
     tables = set(catalog["table_name"]) if catalog.height else None
-    samples, found = read_samples(path, tables)
+    samples, found = read_samples(path, tables, fold_case=fold)
     issues.extend(found)
     return samples
 

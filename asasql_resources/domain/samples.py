@@ -20,7 +20,14 @@ SAMPLES_SCHEMA: dict[str, pl.DataType] = {
     **{key: pl.String() for key in SAMPLE_TEXT_KEYS},
     "label": pl.Boolean(),
 }
-PAIRS_SCHEMA: dict[str, pl.DataType] = {"question": pl.String(), "sql": pl.String(), "category": pl.String()}
+PAIRS_SCHEMA: dict[str, pl.DataType] = {
+    "question": pl.String(),
+    "sql": pl.String(),
+    "category": pl.String(),
+    "split": pl.String(),
+}
+# A test question's split: "seen" (its family also feeds the gold bank or samples) or "unseen" (written apart).
+SPLITS = ("seen", "unseen")
 
 _TRUE_WORDS = frozenset({"true", "1", "correct", "yes"})
 _FALSE_WORDS = frozenset({"false", "0", "incorrect", "no"})
@@ -41,14 +48,20 @@ def parse_label(value: object) -> bool:
     raise ValueError(f"cannot read {_show(value)} as a boolean")
 
 
-def read_samples(path: Path, tables: Collection[str] | None) -> tuple[pl.DataFrame, list[DomainIssue]]:
-    """Read data_sample.json; `tables` (the catalog's tables, or None to skip the check) bounds table_name."""
+def read_samples(
+    path: Path, tables: Collection[str] | None, *, fold_case: bool = True
+) -> tuple[pl.DataFrame, list[DomainIssue]]:
+    """Read data_sample.json; `tables` (the catalog's tables, or None to skip the check) bounds table_name.
+
+    With fold_case (the dialect folds unquoted identifiers), a table_name matches in any case and is stored as
+    the catalog spells it.
+    """
     items, issues = read_json_items(path)
     if items is not None and not items:
         issues.append(error(path.name, "the file holds no samples"))
     records = []
     for index, item in items or []:
-        record = _sample_record(path.name, index, item, tables, issues)
+        record = _sample_record(path.name, index, item, tables, issues, fold_case)
         if record is not None:
             records.append(record)
     return pl.DataFrame(records, schema=SAMPLES_SCHEMA), issues
@@ -64,6 +77,7 @@ def read_pairs(path: Path) -> tuple[pl.DataFrame, list[DomainIssue]]:
             "question": _text(path.name, index, item, "question", issues),
             "sql": _text(path.name, index, item, "sql", issues),
             "category": _text(path.name, index, item, "category", issues, optional=True) or None,
+            "split": _split(path.name, index, item, issues),
         }
         if len(issues) == before:
             records.append(record)
@@ -88,22 +102,46 @@ def read_json_items(path: Path) -> tuple[list[tuple[int, Item]] | None, list[Dom
     return [(index, item) for index, item in enumerate(data, start=1) if isinstance(item, dict)], issues
 
 
+def _split(file: str, index: int, item: Item, issues: list[DomainIssue]) -> str | None:
+    """The item's split (seen or unseen; None when absent), or None after recording why it is not one."""
+    value = item.get("split")
+    if value is None:
+        return None
+    if value not in SPLITS:
+        issues.append(
+            error(file, f"split must be one of {', '.join(SPLITS)}, not {_show(value)}", row=index, column="split")
+        )
+        return None
+    return value
+
+
 def split_table_names(table_name: str) -> list[str]:
     """The tables of a sample: a multi-table sample lists them separated by commas."""
     return [name.strip() for name in table_name.split(",") if name.strip()]
 
 
 def _sample_record(
-    file: str, index: int, item: Item, tables: Collection[str] | None, issues: list[DomainIssue]
+    file: str, index: int, item: Item, tables: Collection[str] | None, issues: list[DomainIssue], fold_case: bool
 ) -> dict[str, object] | None:
     """One normalised sample, or None after recording why the item is not one."""
     before = len(issues)
     record: dict[str, object] = {"sample_id": index - 1}
     for key in SAMPLE_TEXT_KEYS:
         record[key] = _text(file, index, item, key, issues, allow_empty=key in _MAY_BE_EMPTY_SAMPLE_KEYS)
-    unknown = [t for t in split_table_names(str(record["table_name"] or "")) if tables is not None and t not in tables]
-    for table_name in unknown:
-        issues.append(error(file, f"table '{table_name}' is not in the catalog", row=index, column="table_name"))
+    if tables is not None:
+        spelled = {table.lower(): table for table in tables} if fold_case else {table: table for table in tables}
+        named = split_table_names(str(record["table_name"] or ""))
+        for table_name in named:
+            if (table_name.lower() if fold_case else table_name) not in spelled:
+                issues.append(
+                    error(file, f"table '{table_name}' is not in the catalog", row=index, column="table_name")
+                )
+        if (
+            fold_case
+            and all(spelled.get(name.lower()) for name in named)
+            and any(spelled[n.lower()] != n for n in named)
+        ):
+            record["table_name"] = ",".join(spelled[name.lower()] for name in named)
     record["label"] = _label(file, index, item, issues)
     return record if len(issues) == before else None
 
@@ -121,7 +159,13 @@ def _label(file: str, index: int, item: Item, issues: list[DomainIssue]) -> bool
 
 
 def _text(
-    file: str, index: int, item: Item, key: str, issues: list[DomainIssue], *, optional: bool = False,
+    file: str,
+    index: int,
+    item: Item,
+    key: str,
+    issues: list[DomainIssue],
+    *,
+    optional: bool = False,
     allow_empty: bool = False,
 ) -> str:
     """The stripped text under `key`: present unless optional, and non-empty unless optional or allow_empty."""

@@ -48,32 +48,66 @@ class FieldHelp:
 
 
 FIELDS: tuple[FieldHelp, ...] = (
-    FieldHelp(SCHEMA_SHEET, "table_name", "yes",
-              "The table's name, exactly as SQL writes it. One row per column, so a table spans several rows."),
-    FieldHelp(SCHEMA_SHEET, "column_name", "yes",
-              "The column's name, exactly as SQL writes it; unique within its table."),
-    FieldHelp(SCHEMA_SHEET, "column_name_zh", "recommended",
-              "The column's Chinese name (中文字段名). Question writing and column matching use it. "
-              "Empty gives a warning, not an error."),
-    FieldHelp(SCHEMA_SHEET, "description", "recommended",
-              "What the column holds, units and codes spelled out. The models see it in every schema context."),
-    FieldHelp(SCHEMA_SHEET, "reason", "recommended",
-              "Why questions need this column (what they filter, group or join on). For the people who keep the "
-              "domain; it is kept in schema_catalog but not shown to the models."),
-    FieldHelp(SCHEMA_SHEET, "possible_value", "header yes, cells may be empty",
-              'Values the column takes, as a JSON list: ["active", "stopped"] or [1, 2, 3]. Question writing, '
-              "value swaps and the synthesized sandbox database use them. A column without values is all NULL "
-              "in the synthesized database, so give key columns a few ids."),
-    FieldHelp(SCHEMA_SHEET, DATA_TYPE, "no",
-              "The column's SQL type (VARCHAR, BIGINT, DOUBLE, DATE, TIMESTAMP, BOOLEAN). Without it the "
-              "synthesized database infers the type from possible_value."),
+    FieldHelp(
+        SCHEMA_SHEET,
+        "table_name",
+        "yes",
+        "The table's name, exactly as SQL writes it. One row per column, so a table spans several rows.",
+    ),
+    FieldHelp(
+        SCHEMA_SHEET, "column_name", "yes", "The column's name, exactly as SQL writes it; unique within its table."
+    ),
+    FieldHelp(
+        SCHEMA_SHEET,
+        "column_name_zh",
+        "recommended",
+        "The column's Chinese name (中文字段名). Question writing and column matching use it. "
+        "Empty gives a warning, not an error.",
+    ),
+    FieldHelp(
+        SCHEMA_SHEET,
+        "description",
+        "recommended",
+        "What the column holds, units and codes spelled out. The models see it in every schema context.",
+    ),
+    FieldHelp(
+        SCHEMA_SHEET,
+        "reason",
+        "recommended",
+        "Why questions need this column (what they filter, group or join on). For the people who keep the "
+        "domain; it is kept in schema_catalog but not shown to the models.",
+    ),
+    FieldHelp(
+        SCHEMA_SHEET,
+        "possible_value",
+        "header yes, cells may be empty",
+        'Values the column takes, as a JSON list: ["active", "stopped"] or [1, 2, 3]. Question writing, '
+        "value swaps and the synthesized sandbox database use them. A column without values is all NULL "
+        "in the synthesized database, so give key columns a few ids.",
+    ),
+    FieldHelp(
+        SCHEMA_SHEET,
+        DATA_TYPE,
+        "no",
+        "The column's SQL type (VARCHAR, BIGINT, DOUBLE, DATE, TIMESTAMP, BOOLEAN). Without it the "
+        "synthesized database infers the type from possible_value.",
+    ),
     FieldHelp(META_SHEET, "table", "yes", "A table of the schema sheet, once each."),
-    FieldHelp(META_SHEET, "description", "recommended",
-              "What one row of the table is, e.g. 'One row per loan'. The models see it with the table."),
-    FieldHelp(CONCEPT_SHEET, "entity", "yes",
-              "A term people use in questions: a metric, a status, a nickname of a table."),
-    FieldHelp(CONCEPT_SHEET, "description", "recommended",
-              "What the term means in tables and columns. Question writing shows the terms to the model."),
+    FieldHelp(
+        META_SHEET,
+        "description",
+        "recommended",
+        "What one row of the table is, e.g. 'One row per loan'. The models see it with the table.",
+    ),
+    FieldHelp(
+        CONCEPT_SHEET, "entity", "yes", "A term people use in questions: a metric, a status, a nickname of a table."
+    ),
+    FieldHelp(
+        CONCEPT_SHEET,
+        "description",
+        "recommended",
+        "What the term means in tables and columns. Question writing shows the terms to the model.",
+    ),
 )
 
 _SCHEMA_ROWS: tuple[dict[str, str], ...] = (
@@ -109,8 +143,12 @@ _SHEET_ROWS = {SCHEMA_SHEET: _SCHEMA_ROWS, META_SHEET: _META_ROWS, CONCEPT_SHEET
 # (question, sql, schema row, label): one SQL answers its question, the other does not (it counts the wrong day).
 _SAMPLES = (
     ("How many history books does the library have?", "SELECT COUNT(*) FROM books WHERE genre = 'history'", 0, True),
-    ("How many books were lent on 3 February 2025?", "SELECT COUNT(*) FROM loans WHERE loan_date = '2025-01-15'",
-     1, False),
+    (
+        "How many books were lent on 3 February 2025?",
+        "SELECT COUNT(*) FROM loans WHERE loan_date = '2025-01-15'",
+        1,
+        False,
+    ),
 )
 
 _CONFIG_TEXT = """\
@@ -163,8 +201,7 @@ def write_files(folder: Path, name: str) -> None:
     write_workbook(folder / WORKBOOK_FILE)
     samples = json.dumps(template_samples(), ensure_ascii=False, indent=2) + "\n"
     (folder / SAMPLES_FILE).write_text(samples, encoding="utf-8")
-    (folder / CONFIG_FILE).write_text(_CONFIG_TEXT.format(name=json.dumps(name, ensure_ascii=False)),
-                                      encoding="utf-8")
+    (folder / CONFIG_FILE).write_text(_CONFIG_TEXT.format(name=json.dumps(name, ensure_ascii=False)), encoding="utf-8")
 
 
 def write_workbook(path: Path) -> None:
@@ -186,9 +223,16 @@ def write_workbook(path: Path) -> None:
     _write_header(readme, README_HEADER)
     for field in FIELDS:
         readme.append([field.sheet, field.column, field.required, field.meaning])
-    readme.append(["(all)", "", "", "Row 1 of each sheet is its header. Extra columns are allowed. Sheets other "
-                   "than schema, meta and concept, like this one, are ignored. Delete the example rows and add yours; "
-                   "then run `asasql validate` on the folder."])
+    readme.append(
+        [
+            "(all)",
+            "",
+            "",
+            "Row 1 of each sheet is its header. Extra columns are allowed. Sheets other "
+            "than schema, meta and concept, like this one, are ignored. Delete the example rows and add yours; "
+            "then run `asasql validate` on the folder.",
+        ]
+    )
     readme.column_dimensions[get_column_letter(len(README_HEADER))].width = 110
     book.save(path)
 
@@ -201,14 +245,16 @@ def template_samples() -> list[dict[str, object]]:
         table = row["table_name"]
         description = next(meta["description"] for meta in _META_ROWS if meta["table"] == table)
         fields = (row["column_name"], row["column_name_zh"], row["description"], row["possible_value"])
-        samples.append({
-            "origin_query": question,
-            "sql": sql,
-            "table_name": table,
-            "table": f"({table};{description})",
-            "column": f"({';'.join(fields)})",
-            "label": label,
-        })
+        samples.append(
+            {
+                "origin_query": question,
+                "sql": sql,
+                "table_name": table,
+                "table": f"({table};{description})",
+                "column": f"({';'.join(fields)})",
+                "label": label,
+            }
+        )
     return samples
 
 

@@ -61,13 +61,20 @@ class WorkbookContents:
     issues: list[DomainIssue]
 
 
-def read_workbook(path: Path) -> WorkbookContents:
-    """Read and check the three sheets of description_full.xlsx."""
+def read_workbook(path: Path, fold_case: bool = True) -> WorkbookContents:
+    """Read and check the three sheets of description_full.xlsx.
+
+    fold_case: the dialect folds unquoted identifiers, so meta rows name their table in any case, and two tables
+    (or two columns of a table) whose names differ only in case are one name twice: an error.
+    """
     issues: list[DomainIssue] = []
     sheets = _read_sheets(path, issues)
     schema_rows, meta_rows, concept_rows = (sheets.get(name) for name in REQUIRED_COLUMNS)
     records = _catalog_records(schema_rows, issues) if schema_rows is not None else []
     tables = list(dict.fromkeys(record["table_name"] for record in records))
+    if fold_case:
+        _case_collisions(records, issues)
+        meta_rows = _canonical_tables(meta_rows, tables)
     descriptions = _table_descriptions(meta_rows, tables if schema_rows is not None else None, issues)
     for record in records:
         record["table_description"] = descriptions.get(record["table_name"], "")
@@ -136,7 +143,7 @@ def _read_sheet(
     for number, values in enumerate(rows, start=2):
         texts = [_cell_text(value) for value in values]
         if any(texts):
-            data.append(SheetRow(number, {col: text for col, text in zip(header, texts) if col}))
+            data.append(SheetRow(number, {col: text for col, text in zip(header, texts, strict=False) if col}))
     return data
 
 
@@ -153,14 +160,16 @@ def _catalog_records(rows: list[SheetRow], issues: list[DomainIssue]) -> list[di
     records = []
     for row in rows:
         _check_schema_names(row, first_row, issues)
-        records.append({
-            "table_name": row.get("table_name"),
-            "column_name": row.get("column_name"),
-            **{column: row.get(column) for column in RECOMMENDED_SCHEMA_COLUMNS},
-            "possible_values": _possible_values(row, issues),
-            "data_type": row.get("data_type") or None,
-            "sheet_row": row.number,
-        })
+        records.append(
+            {
+                "table_name": row.get("table_name"),
+                "column_name": row.get("column_name"),
+                **{column: row.get(column) for column in RECOMMENDED_SCHEMA_COLUMNS},
+                "possible_values": _possible_values(row, issues),
+                "data_type": row.get("data_type") or None,
+                "sheet_row": row.number,
+            }
+        )
     return records
 
 
@@ -192,6 +201,32 @@ def _possible_values(row: SheetRow, issues: list[DomainIssue]) -> list[str]:
     if note:
         issues.append(warning(WORKBOOK_FILE, note, SCHEMA_SHEET, row.number, "possible_value"))
     return values
+
+
+def _case_collisions(records: list[dict[str, object]], issues: list[DomainIssue]) -> None:
+    """An error for each table, or column of a table, whose name equals another's but for case."""
+    seen: dict[tuple[str, ...], str] = {}
+    for record in records:
+        table, column = record["table_name"], record["column_name"]
+        for key, name, what in (
+            ((table.lower(),), table, "tables"),
+            ((table.lower(), column.lower()), column, f"columns of '{table}'"),
+        ):
+            other = seen.setdefault(key, name)
+            if other != name:
+                message = f"{what} '{other}' and '{name}' differ only in case, which the SQL dialect folds: rename one"
+                issues.append(error(WORKBOOK_FILE, message, SCHEMA_SHEET))
+                seen[key] = name
+
+
+def _canonical_tables(rows: list[SheetRow] | None, tables: list[str]) -> list[SheetRow] | None:
+    """Meta rows with each table named as the schema sheet spells it (the dialect ignores case)."""
+    spelled = {table.lower(): table for table in tables}
+    for row in rows or []:
+        table = row.get("table")
+        if table and table not in tables and table.lower() in spelled:
+            row.cells["table"] = spelled[table.lower()]
+    return rows
 
 
 def _table_descriptions(

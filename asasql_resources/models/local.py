@@ -132,7 +132,9 @@ class LocalChatBackend:
 
     def render(self, prompt: ChatPrompt) -> str:
         """A prompt as text, through the model's chat template."""
-        return self.loaded().tokenizer.apply_chat_template(prompt.messages(), add_generation_prompt=True, tokenize=False)
+        return self.loaded().tokenizer.apply_chat_template(
+            prompt.messages(), add_generation_prompt=True, tokenize=False
+        )
 
     def generate(
         self, prompts: Sequence[ChatPrompt], sampling: Sampling, progress: Progress | None = None
@@ -149,7 +151,9 @@ class LocalChatBackend:
         with reused_cache_memory():
             for indices in prefix_batches(encoded, max(1, self.batch_size // sampling.n)):
                 batch = [encoded[i] for i in indices]
-                for i, completions in zip(indices, self._generate_batch(loaded, batch, sampling, done, packs)):
+                for i, completions in zip(
+                    indices, self._generate_batch(loaded, batch, sampling, done, packs), strict=False
+                ):
                     results[i] = completions
                 done += len(indices)
                 if progress is not None:

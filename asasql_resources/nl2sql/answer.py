@@ -79,4 +79,3 @@ def _is_query(sql: str, read: Dialect) -> bool:
     if isinstance(statement, exp.SetOperation):
         return True
     return isinstance(statement, exp.Select) and bool(statement.expressions)
-

@@ -21,8 +21,9 @@ class Nl2SqlBase(dg.ConfigurableResource):
 
     model: str = Field(
         default="",
-        description=f"Base model; env {BASE_SETTING}. '' is the bundled SmolLM2-135M-Instruct GGUF; otherwise a "
-        "local Hugging Face folder (qwen2.5-7B, ...) or .gguf file.",
+        description=f"Base model; env {BASE_SETTING}. '' is the embedded Qwen2.5-Coder-0.5B-Instruct GGUF, "
+        "'smollm2' the bundled SmolLM2-135M-Instruct; otherwise a local Hugging Face folder (Qwen2.5-Coder-7B, "
+        "...) or .gguf file.",
     )
     dtype: str = Field(
         default="float32",
@@ -47,4 +48,3 @@ class Nl2SqlBase(dg.ConfigurableResource):
             return load_sft_model(self.location(), adapter_dir, self.dtype, self.checked_device())
         loaded = load_causal_lm(self.location(), self.dtype, self.checked_device())
         return loaded.model.eval(), loaded.tokenizer
-

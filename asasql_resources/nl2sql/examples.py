@@ -46,7 +46,6 @@ def train_examples(bank: ExampleBank) -> list[Example | None]:
     return bank.nearest(bank.pairs["question"].to_list(), skip_same=True)
 
 
-
 def load_bank(adapter_dir: Path, embedder: Embedder) -> ExampleBank | None:
     """The example bank saved with an adapter, or None when it was trained without examples in its prompts."""
     path = adapter_dir / BANK_FILE

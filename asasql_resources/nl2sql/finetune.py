@@ -20,14 +20,6 @@ from asasql_resources.models.decode import eos_ids
 from asasql_resources.models.local import DTYPES, load_causal_lm
 from asasql_resources.models.locate import ModelLocation, resolve_model
 from asasql_resources.models.prompts import ChatPrompt
-from asasql_resources.reward.model import pad_batch
-from asasql_resources.nl2sql.sft_forward import (
-    Trunk,
-    compute_trunk,
-    layers_skipped,
-    shared_prefix,
-    shared_start_forward,
-)
 from asasql_resources.models.training import (
     BestEpoch,
     TrainingSettings,
@@ -35,6 +27,14 @@ from asasql_resources.models.training import (
     length_grouped_batches,
     split_validation,
 )
+from asasql_resources.nl2sql.sft_forward import (
+    Trunk,
+    compute_trunk,
+    layers_skipped,
+    shared_prefix,
+    shared_start_forward,
+)
+from asasql_resources.reward.model import pad_batch
 
 BASE_SETTING = "ASASQL_NL2SQL_BASE"
 IGNORE_INDEX = -100  # the label of a token that carries no loss (the prompt, the padding)
@@ -95,8 +95,11 @@ class SftSettings(TrainingSettings):
             layers = list(range(self.frozen_layers(model), model.config.num_hidden_layers))
             if isinstance(targets, str):  # peft's "all-linear" does not combine with layers_to_transform
                 targets = sorted(
-                    {name.rsplit(".", 1)[-1] for name, module in model.named_modules()
-                     if isinstance(module, torch.nn.Linear) and ".layers." in name}
+                    {
+                        name.rsplit(".", 1)[-1]
+                        for name, module in model.named_modules()
+                        if isinstance(module, torch.nn.Linear) and ".layers." in name
+                    }
                 )
         return LoraConfig(
             task_type=TaskType.CAUSAL_LM,
@@ -300,9 +303,7 @@ def train_sft(
         torch.manual_seed(settings.seed)
         peft_model = get_peft_model(model, settings.lora_config(model))
         trainable = {name: p for name, p in peft_model.named_parameters() if p.requires_grad}
-        optimizer = torch.optim.AdamW(
-            trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay
-        )
+        optimizer = torch.optim.AdamW(trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
         stopper = BestEpoch(trainable, settings, validated=bool(val_idx))
         depth = settings.frozen_layers(model) if settings.frozen_trunk else 0
         trunk = None

@@ -113,8 +113,13 @@ class Predictor:
         """The SQL of each question (None where the answer holds none), greedy, in order."""
         model, tokenizer = self.model()
         return predict_sql(
-            model, tokenizer, self.prompts(questions, examples), dialect=self.dialect,
-            max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress,
+            model,
+            tokenizer,
+            self.prompts(questions, examples),
+            dialect=self.dialect,
+            max_new_tokens=max_new_tokens,
+            batch_size=batch_size,
+            progress=progress,
         )
 
     def release(self) -> None:

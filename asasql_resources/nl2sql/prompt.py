@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import polars as pl
-
 from sqlglot.dialects.dialect import Dialect
 
 from asasql_resources.models.prompts import ChatPrompt
@@ -54,8 +53,7 @@ def domain_schema_context(
 def _table_columns(catalog: pl.DataFrame, tables: Sequence[str] | None) -> dict[str, list[str]]:
     """Column names per table, in catalog order; only the named tables (in their order) when tables is given."""
     known = {
-        table: frame["column_name"].to_list()
-        for (table,), frame in catalog.group_by("table_name", maintain_order=True)
+        table: frame["column_name"].to_list() for (table,), frame in catalog.group_by("table_name", maintain_order=True)
     }
     if tables is None:
         return known

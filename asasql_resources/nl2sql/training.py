@@ -8,12 +8,12 @@ from typing import Any
 
 import polars as pl
 
-from asasql_resources.nl2sql.examples import BANK_FILE, ExampleBank
-from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.models.adapters import load_manifest, model_version
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.examples import BANK_FILE, ExampleBank
 from asasql_resources.nl2sql.finetune import SftExample, SftSettings, merge_and_save, save_sft_adapter, train_sft
+from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.warehouse import write_frame
 
 LABELED_SOURCES = ("data_sample", "labeled", "corrected")

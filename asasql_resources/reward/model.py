@@ -92,7 +92,7 @@ def encode_pair(
 
 
 def base_location(base: str) -> ModelLocation:
-    """Where the configured base lies: "" is the bundled SmolLM2 GGUF, "embedder" the bundled MiniLM."""
+    """Where the configured base lies: "embedder" the bundled MiniLM, else a chat model setting (`resolve_model`)."""
     if base == EMBEDDER_BASE:
         return ModelLocation(bundled_embedder())
     return resolve_model(base, BASE_SETTING)
@@ -233,7 +233,9 @@ class RewardModel(dg.ConfigurableResource):
         ),
     )
     max_length: int = Field(
-        default=128, ge=16, description="Tokens per pair; the schema context is cut first (training cost grows with it)."
+        default=128,
+        ge=16,
+        description="Tokens per pair; the schema context is cut first (training cost grows with it).",
     )
     lora_r: int = Field(default=16, ge=1, description="LoRA rank.")
     lora_alpha: int = Field(default=32, ge=1, description="LoRA alpha (scaling is alpha / r).")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 
-TRAINING_SCHEMA = {"question": pl.String, "context": pl.String, "sql": pl.String, "label": pl.Boolean, "source": pl.String}
+TRAINING_SCHEMA = {
+    "question": pl.String,
+    "context": pl.String,
+    "sql": pl.String,
+    "label": pl.Boolean,
+    "source": pl.String,
+}
 
 
 def with_context(frame: pl.DataFrame) -> pl.DataFrame:
@@ -15,7 +21,9 @@ def with_context(frame: pl.DataFrame) -> pl.DataFrame:
 
 def training_frame(samples: pl.DataFrame, labels: pl.DataFrame) -> pl.DataFrame:
     """The reward model's examples: the domain's labeled samples, then every earlier round's labels."""
-    seed = with_context(samples.rename({"origin_query": "question"})).with_columns(pl.lit("data_sample").alias("source"))
+    seed = with_context(samples.rename({"origin_query": "question"})).with_columns(
+        pl.lit("data_sample").alias("source")
+    )
     frames = [seed.select(list(TRAINING_SCHEMA)).cast(TRAINING_SCHEMA)]
     if not labels.is_empty():
         rounds = with_context(labels).with_columns(pl.format("round_{}", "label_round").alias("source"))

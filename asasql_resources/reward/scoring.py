@@ -42,7 +42,7 @@ def score_pool(
     known = {}
     if previous is not None and not previous.is_empty():
         same = previous.filter(pl.col("model_version") == version)
-        known = dict(zip(same["pair_hash"].to_list(), same["score"].to_list()))
+        known = dict(zip(same["pair_hash"].to_list(), same["score"].to_list(), strict=False))
     todo = [i for i, h in enumerate(frame["pair_hash"].to_list()) if h not in known]
     scores = np.array([known.get(h, np.nan) for h in frame["pair_hash"].to_list()], dtype=np.float64)
     if todo:

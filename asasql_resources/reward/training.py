@@ -19,7 +19,6 @@ from asasql_resources.models.adapters import AdapterManifest, load_manifest, mod
 from asasql_resources.models.training import BestEpoch, TrainingSettings, length_grouped_batches, split_validation
 from asasql_resources.reward.model import RewardModel, RewardModelHandle
 
-
 Example = tuple[str, str, str, bool]
 
 
@@ -233,6 +232,8 @@ def train_round(
         handle,
         handle.tokenizer,
         adapter_dir,
-        AdapterManifest(kind="reward", base_identity=handle.base_identity, settings=settings, data_version=version, metrics=metrics),
+        AdapterManifest(
+            kind="reward", base_identity=handle.base_identity, settings=settings, data_version=version, metrics=metrics
+        ),
     )
     return {**metrics, "model_version": version, "adapter_path": str(adapter_dir)}, False

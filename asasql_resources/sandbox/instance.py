@@ -62,9 +62,7 @@ def copy_tables(con: duckdb.DuckDBPyConnection, database_path: Path) -> None:
         con.execute("DETACH src")
 
 
-def synthesize_tables(
-    con: duckdb.DuckDBPyConnection, catalog: pl.DataFrame, *, rows_per_table: int, seed: int
-) -> None:
+def synthesize_tables(con: duckdb.DuckDBPyConnection, catalog: pl.DataFrame, *, rows_per_table: int, seed: int) -> None:
     """Create one table per catalog table_name, filled with seeded draws from the possible values."""
     for table, columns in _catalog_tables(catalog).items():
         names = list(columns)
@@ -82,9 +80,7 @@ def synthesize_tables(
         casts = ", ".join(f"TRY_CAST(v{i} AS {t})" for i, t in enumerate(types))
         aliases = ", ".join(f"v{i}" for i in range(len(names)))
         params = [draw[row] for row in range(rows_per_table) for draw in draws]
-        con.execute(
-            f"INSERT INTO {_quote(table)} SELECT {casts} FROM (VALUES {placeholders}) AS v({aliases})", params
-        )
+        con.execute(f"INSERT INTO {_quote(table)} SELECT {casts} FROM (VALUES {placeholders}) AS v({aliases})", params)
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, memory_limit: str = "512MB") -> None:

@@ -28,21 +28,70 @@ _GROWTH_FACTORS = {"hex": 2, "bin": 8, "to_binary": 8, "to_base64": 2, "base64":
 # Statements that are refused wherever they appear in the tree (DDL and DML cover CREATE, INSERT,
 # UPDATE, DELETE, MERGE and COPY).
 _FORBIDDEN_NODES: tuple[type[exp.Expression], ...] = (
-    exp.DDL, exp.DML, exp.Drop, exp.Alter, exp.TruncateTable, exp.Command, exp.Set, exp.Pragma,
-    exp.Attach, exp.Detach, exp.Install, exp.Use, exp.Transaction, exp.Commit, exp.Rollback,
-    exp.Describe, exp.Summarize, exp.Show, exp.LoadData, exp.Export, exp.Kill, exp.Grant, exp.Revoke,
-    exp.Refresh, exp.Cache, exp.Uncache, exp.Analyze, exp.Comment, exp.Declare, exp.Execute,
+    exp.DDL,
+    exp.DML,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+    exp.Command,
+    exp.Set,
+    exp.Pragma,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Use,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Describe,
+    exp.Summarize,
+    exp.Show,
+    exp.LoadData,
+    exp.Export,
+    exp.Kill,
+    exp.Grant,
+    exp.Revoke,
+    exp.Refresh,
+    exp.Cache,
+    exp.Uncache,
+    exp.Analyze,
+    exp.Comment,
+    exp.Declare,
+    exp.Execute,
 )
 
 # Functions that read files or URLs, run hidden SQL, or probe/alter the engine's state.
-_FORBIDDEN_NAMES = frozenset({
-    "glob", "sniff_csv", "query", "query_table", "current_setting", "getenv", "getvariable",
-    "which_secret", "checkpoint", "force_checkpoint", "truncate_duckdb_logs",
-    "extension_versions", "load_extension",
-})
+_FORBIDDEN_NAMES = frozenset(
+    {
+        "glob",
+        "sniff_csv",
+        "query",
+        "query_table",
+        "current_setting",
+        "getenv",
+        "getvariable",
+        "which_secret",
+        "checkpoint",
+        "force_checkpoint",
+        "truncate_duckdb_logs",
+        "extension_versions",
+        "load_extension",
+    }
+)
 _FORBIDDEN_PREFIXES = (
-    "read_", "parquet_", "iceberg_", "delta_", "sqlite_", "postgres_", "mysql_", "pragma_",
-    "duckdb_", "ducklake_", "enable_", "disable_", "json_execute",
+    "read_",
+    "parquet_",
+    "iceberg_",
+    "delta_",
+    "sqlite_",
+    "postgres_",
+    "mysql_",
+    "pragma_",
+    "duckdb_",
+    "ducklake_",
+    "enable_",
+    "disable_",
+    "json_execute",
 )
 _FORBIDDEN_SUFFIXES = ("_scan",)
 _FORBIDDEN_FRAGMENTS = ("external_resource",)
@@ -167,9 +216,7 @@ def _check_functions(tree: exp.Expression) -> None:
         if (size > 1 or factor > 1) and node.find_ancestor(exp.Lambda):
             raise _Refusal(f"{name} may not be used inside a lambda")
         if size > MAX_BUILD_SIZE:
-            raise _Refusal(
-                f"{name} would build {size} characters or list elements per value (limit {MAX_BUILD_SIZE})"
-            )
+            raise _Refusal(f"{name} would build {size} characters or list elements per value (limit {MAX_BUILD_SIZE})")
         built *= size
         if built > MAX_BUILD_PRODUCT:
             raise _Refusal(
@@ -199,7 +246,10 @@ def _is_forbidden(name: str) -> bool:
 
 
 def _in_table_position(node: exp.Func) -> bool:
-    return isinstance(node.parent, (exp.Table, exp.From, exp.Join, exp.Lateral))
+    """Whether the call stands where a table does (FROM, JOIN's table, LATERAL), not in a JOIN's ON condition."""
+    if isinstance(node.parent, exp.Join):
+        return node.arg_key == "this"
+    return isinstance(node.parent, (exp.Table, exp.From, exp.Lateral))
 
 
 def _built_size(node: exp.Func, name: str) -> int:

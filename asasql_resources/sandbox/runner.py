@@ -34,9 +34,7 @@ class SandboxSession:
     can never interrupt another. Close it (or use it as a context manager) to free the instance.
     """
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, *, timeout_s: float = 2.0, max_rows: int = 1000
-    ) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, *, timeout_s: float = 2.0, max_rows: int = 1000) -> None:
         """Wrap `con`, which the session owns from now on and closes on `close()`."""
         if timeout_s <= 0:
             raise ValueError(f"timeout_s must be positive, got {timeout_s}")
@@ -119,9 +117,7 @@ class SandboxSession:
 
 def _failed(started: float, error: str, *, refused: bool) -> ExecResult:
     elapsed_ms = _elapsed_ms(started)
-    return ExecResult(
-        ok=False, columns=[], rows=[], row_count=0, elapsed_ms=elapsed_ms, error=error, refused=refused
-    )
+    return ExecResult(ok=False, columns=[], rows=[], row_count=0, elapsed_ms=elapsed_ms, error=error, refused=refused)
 
 
 def _elapsed_ms(started: float) -> float:

@@ -2,12 +2,13 @@
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 
 from asasql_resources.warehouse.home import Home
 from asasql_resources.warehouse.segments import LEDGER_SCHEMA, append_segment
+
 
 @dataclass(frozen=True)
 class MaterializationRecord:
@@ -21,7 +22,7 @@ class MaterializationRecord:
     code_version: str | None
     path: str
     upstream_versions: dict[str, str] = field(default_factory=dict)
-    created_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 def append_record(home: Home, record: MaterializationRecord) -> None:
@@ -30,4 +31,3 @@ def append_record(home: Home, record: MaterializationRecord) -> None:
     row["upstream_versions"] = json.dumps(record.upstream_versions, sort_keys=True)
     frame = pl.DataFrame([row], schema=LEDGER_SCHEMA)
     append_segment(home.ledger, frame, f"{record.asset}-{record.partition or '_'}")
-

@@ -11,4 +11,3 @@ def connect_readonly(home: Home) -> duckdb.DuckDBPyConnection:
     if not home.warehouse.exists():
         rebuild_views(home)
     return duckdb.connect(str(home.warehouse), read_only=True)
-

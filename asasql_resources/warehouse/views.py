@@ -14,6 +14,7 @@ from asasql_resources.warehouse.segments import empty_select_sql, readable_segme
 
 LOG = logging.getLogger(__name__)
 
+
 def _quote(path: Path) -> str:
     """A SQL string literal for a path."""
     return "'" + str(path).replace("'", "''") + "'"

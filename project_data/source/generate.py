@@ -43,8 +43,14 @@ def _hex_id(rng: random.Random, prefix: str, taken: set[str]) -> str:
 def _regions() -> list[Row]:
     """One row per region of the vocabulary."""
     return [
-        {"region_id": rid, "region_name": name, "country": country, "city": city,
-         "launch_date": launched, "status": status}
+        {
+            "region_id": rid,
+            "region_name": name,
+            "country": country,
+            "city": city,
+            "launch_date": launched,
+            "status": status,
+        }
         for rid, (name, country, city, launched, status) in vocab.REGIONS.items()
     ]
 
@@ -56,13 +62,16 @@ def _zones(rng: random.Random, regions: list[Row]) -> list[Row]:
         rid = region["region_id"]
         for i, suffix in enumerate(vocab.ZONE_SUFFIXES[rid]):
             zone_id = rid + suffix
-            rows.append({
-                "zone_id": zone_id, "region_id": rid,
-                "data_center": f"{region['city'][:3].upper()}-DC{i + 1}",
-                "status": "impaired" if zone_id in vocab.IMPAIRED_ZONES else "available",
-                "power_capacity_kw": round(rng.uniform(1800, 6400), 1),
-                "opened_date": region["launch_date"] + timedelta(days=i * rng.randint(60, 400)),
-            })
+            rows.append(
+                {
+                    "zone_id": zone_id,
+                    "region_id": rid,
+                    "data_center": f"{region['city'][:3].upper()}-DC{i + 1}",
+                    "status": "impaired" if zone_id in vocab.IMPAIRED_ZONES else "available",
+                    "power_capacity_kw": round(rng.uniform(1800, 6400), 1),
+                    "opened_date": region["launch_date"] + timedelta(days=i * rng.randint(60, 400)),
+                }
+            )
     return rows
 
 
@@ -79,15 +88,19 @@ def _tenants(rng: random.Random) -> list[Row]:
             continue
         names.add(name)
         slug = name.lower().replace(" ", "")
-        rows.append({
-            "tenant_id": 1001 + len(rows), "tenant_name": name, "industry": industry,
-            "support_plan": rng.choices(vocab.SUPPORT_PLANS, weights=(35, 25, 25, 15))[0],
-            "billing_cycle": rng.choices(vocab.BILLING_CYCLES, weights=(50, 25, 25))[0],
-            "home_region_id": rng.choices(regions, weights=(30, 20, 20, 12, 12, 6))[0],
-            "contact_email": f"ops@{slug}{rng.choices(vocab.EMAIL_TLDS, weights=(50, 20, 12, 10, 8))[0]}",
-            "is_verified": rng.random() < 0.85,
-            "signup_date": _day(rng, date(2024, 1, 1), date(2026, 6, 30)),
-        })
+        rows.append(
+            {
+                "tenant_id": 1001 + len(rows),
+                "tenant_name": name,
+                "industry": industry,
+                "support_plan": rng.choices(vocab.SUPPORT_PLANS, weights=(35, 25, 25, 15))[0],
+                "billing_cycle": rng.choices(vocab.BILLING_CYCLES, weights=(50, 25, 25))[0],
+                "home_region_id": rng.choices(regions, weights=(30, 20, 20, 12, 12, 6))[0],
+                "contact_email": f"ops@{slug}{rng.choices(vocab.EMAIL_TLDS, weights=(50, 20, 12, 10, 8))[0]}",
+                "is_verified": rng.random() < 0.85,
+                "signup_date": _day(rng, date(2024, 1, 1), date(2026, 6, 30)),
+            }
+        )
     return rows
 
 
@@ -97,15 +110,20 @@ def _hosts(rng: random.Random, zones: list[Row]) -> list[Row]:
     for zone in zones:
         for n in range(1, rng.randint(7, 13) + 1):
             cpu_model = rng.choice(list(vocab.CPU_MODELS))
-            rows.append({
-                "host_id": 5001 + len(rows), "hostname": f"{zone['zone_id']}-h{n:03d}", "zone_id": zone["zone_id"],
-                "cpu_model": cpu_model, "cpu_cores": vocab.CPU_MODELS[cpu_model],
-                "memory_gb": rng.choice(vocab.HOST_MEMORY_GB),
-                "hypervisor": rng.choices(vocab.HYPERVISORS, weights=(60, 25, 15))[0],
-                "status": rng.choices(vocab.HOST_STATUSES, weights=(82, 8, 6, 4))[0],
-                "rack_id": f"R{rng.randint(1, 20):02d}-{rng.randint(1, 42):02d}",
-                "commissioned_date": _day(rng, max(zone["opened_date"], date(2022, 1, 1)), date(2025, 12, 31)),
-            })
+            rows.append(
+                {
+                    "host_id": 5001 + len(rows),
+                    "hostname": f"{zone['zone_id']}-h{n:03d}",
+                    "zone_id": zone["zone_id"],
+                    "cpu_model": cpu_model,
+                    "cpu_cores": vocab.CPU_MODELS[cpu_model],
+                    "memory_gb": rng.choice(vocab.HOST_MEMORY_GB),
+                    "hypervisor": rng.choices(vocab.HYPERVISORS, weights=(60, 25, 15))[0],
+                    "status": rng.choices(vocab.HOST_STATUSES, weights=(82, 8, 6, 4))[0],
+                    "rack_id": f"R{rng.randint(1, 20):02d}-{rng.randint(1, 42):02d}",
+                    "commissioned_date": _day(rng, max(zone["opened_date"], date(2022, 1, 1)), date(2025, 12, 31)),
+                }
+            )
     return rows
 
 
@@ -143,17 +161,25 @@ def _instances(rng: random.Random, tenants: list[Row], hosts: list[Row], zones: 
         while (ip := f"10.{octet[host['zone_id']]}.{rng.randint(0, 255)}.{rng.randint(2, 254)}") in ips:
             pass
         ips.add(ip)
-        rows.append({
-            "instance_id": _hex_id(rng, "i-", ids),
-            "instance_name": f"{rng.choice(vocab.WORKLOADS)}-{rng.choices(vocab.ENVIRONMENTS, weights=(55, 25, 20))[0]}"
-                             f"-{rng.randint(1, 24):02d}",
-            "tenant_id": tenant["tenant_id"], "host_id": host["host_id"], "zone_id": host["zone_id"],
-            "flavor": flavor, "vcpus": vcpus, "memory_gb": memory_gb, "os_image": os_image, "status": status,
-            "private_ip": ip,
-            "security_group": rng.choices(vocab.SECURITY_GROUPS, weights=(30, 25, 18, 20, 7))[0],
-            "launched_at": _moment(rng, start, WINDOW_END_TS),
-            "hourly_price": round(list_price * (1 - CYCLE_DISCOUNT[tenant["billing_cycle"]]), 4),
-        })
+        rows.append(
+            {
+                "instance_id": _hex_id(rng, "i-", ids),
+                "instance_name": f"{rng.choice(vocab.WORKLOADS)}-{rng.choices(vocab.ENVIRONMENTS, weights=(55, 25, 20))[0]}"
+                f"-{rng.randint(1, 24):02d}",
+                "tenant_id": tenant["tenant_id"],
+                "host_id": host["host_id"],
+                "zone_id": host["zone_id"],
+                "flavor": flavor,
+                "vcpus": vcpus,
+                "memory_gb": memory_gb,
+                "os_image": os_image,
+                "status": status,
+                "private_ip": ip,
+                "security_group": rng.choices(vocab.SECURITY_GROUPS, weights=(30, 25, 18, 20, 7))[0],
+                "launched_at": _moment(rng, start, WINDOW_END_TS),
+                "hourly_price": round(list_price * (1 - CYCLE_DISCOUNT[tenant["billing_cycle"]]), 4),
+            }
+        )
     return rows
 
 
@@ -163,10 +189,16 @@ def _volume(rng: random.Random, ids: set[str], tenant: Row, zone_id: str, create
     size_gb = rng.choice(vocab.VOLUME_SIZES_GB)
     per_gb = {"ssd": 30, "hdd": 2, "nvme": 60, "archive": 1}[volume_type]
     return {
-        "volume_id": _hex_id(rng, "vol-", ids), "tenant_id": tenant["tenant_id"], "instance_id": None,
-        "zone_id": zone_id, "volume_type": volume_type, "size_gb": size_gb,
-        "iops": min(max(size_gb * per_gb, 100), 64000), "status": "available",
-        "is_encrypted": rng.random() < 0.7, "created_at": created,
+        "volume_id": _hex_id(rng, "vol-", ids),
+        "tenant_id": tenant["tenant_id"],
+        "instance_id": None,
+        "zone_id": zone_id,
+        "volume_type": volume_type,
+        "size_gb": size_gb,
+        "iops": min(max(size_gb * per_gb, 100), 64000),
+        "status": "available",
+        "is_encrypted": rng.random() < 0.7,
+        "created_at": created,
     }
 
 
@@ -185,7 +217,13 @@ def _volumes(rng: random.Random, tenants: list[Row], instances: list[Row], zones
     for _ in range(DETACHED_VOLUME_COUNT):
         tenant = rng.choice(tenants)
         home = [z["zone_id"] for z in zones if z["region_id"] == tenant["home_region_id"]]
-        volume = _volume(rng, ids, tenant, rng.choice(home), _day(rng, max(tenant["signup_date"], vocab.WINDOW_START), vocab.WINDOW_END))
+        volume = _volume(
+            rng,
+            ids,
+            tenant,
+            rng.choice(home),
+            _day(rng, max(tenant["signup_date"], vocab.WINDOW_START), vocab.WINDOW_END),
+        )
         if rng.random() < 0.2:
             volume["status"] = "error"
         rows.append(volume)
@@ -202,20 +240,31 @@ def _alarms(rng: random.Random, instances: list[Row]) -> list[Row]:
         metric = rng.choice(list(vocab.METRICS))
         base, unit, message = vocab.METRICS[metric]
         threshold = base if metric == "status_check_failed" else round(base * rng.choice((0.9, 1.0, 1.05)), 1)
-        observed = float(rng.randint(1, 3)) if metric == "status_check_failed" else round(threshold * rng.uniform(1.01, 1.35), 2)
+        observed = (
+            float(rng.randint(1, 3))
+            if metric == "status_check_failed"
+            else round(threshold * rng.uniform(1.01, 1.35), 2)
+        )
         triggered = _moment(rng, inst["launched_at"], WINDOW_END_TS)
         recent = (WINDOW_END_TS - triggered).days < 3
         status = rng.choices(vocab.ALARM_STATUSES, weights=(45, 35, 20) if recent else (8, 10, 82))[0]
         resolved = None
         if status == "resolved":
             resolved = min(triggered + timedelta(minutes=int(rng.expovariate(1 / 360)) + 3), WINDOW_END_TS)
-        rows.append({
-            "alarm_id": 90001 + n, "instance_id": inst["instance_id"], "metric_name": metric,
-            "severity": rng.choices(vocab.SEVERITIES, weights=(12, 23, 30, 35))[0],
-            "threshold": threshold, "observed_value": observed, "status": status,
-            "triggered_at": triggered, "resolved_at": resolved,
-            "message": f"{message.format(name=inst['instance_name'])}: {observed:g}{unit}, threshold {threshold:g}{unit}",
-        })
+        rows.append(
+            {
+                "alarm_id": 90001 + n,
+                "instance_id": inst["instance_id"],
+                "metric_name": metric,
+                "severity": rng.choices(vocab.SEVERITIES, weights=(12, 23, 30, 35))[0],
+                "threshold": threshold,
+                "observed_value": observed,
+                "status": status,
+                "triggered_at": triggered,
+                "resolved_at": resolved,
+                "message": f"{message.format(name=inst['instance_name'])}: {observed:g}{unit}, threshold {threshold:g}{unit}",
+            }
+        )
     return rows
 
 
@@ -249,16 +298,26 @@ def _invoices(rng: random.Random, tenants: list[Row], instances: list[Row], volu
             following = _next_month(month)
             hourly = sum(i["hourly_price"] for i in owned if i["launched_at"].date() < following)
             compute = round(hourly * 730 * rng.uniform(0.55, 1.0), 2)
-            storage = round(sum(STORAGE_PRICE[v["volume_type"]] * v["size_gb"] for v in disks if v["created_at"] < following), 2)
+            storage = round(
+                sum(STORAGE_PRICE[v["volume_type"]] * v["size_gb"] for v in disks if v["created_at"] < following), 2
+            )
             network = round(rng.uniform(4, 420), 2)
             status = _invoice_status(rng, month)
             due = date(following.year, following.month, 15)
-            rows.append({
-                "invoice_id": f"INV-{month:%Y%m}-{tenant['tenant_id']}", "tenant_id": tenant["tenant_id"],
-                "billing_month": month, "compute_cost": compute, "storage_cost": storage, "network_cost": network,
-                "total_amount": round(compute + storage + network, 2), "payment_status": status, "due_date": due,
-                "paid_date": due - timedelta(days=rng.randint(0, 14)) if status == "paid" else None,
-            })
+            rows.append(
+                {
+                    "invoice_id": f"INV-{month:%Y%m}-{tenant['tenant_id']}",
+                    "tenant_id": tenant["tenant_id"],
+                    "billing_month": month,
+                    "compute_cost": compute,
+                    "storage_cost": storage,
+                    "network_cost": network,
+                    "total_amount": round(compute + storage + network, 2),
+                    "payment_status": status,
+                    "due_date": due,
+                    "paid_date": due - timedelta(days=rng.randint(0, 14)) if status == "paid" else None,
+                }
+            )
     return rows
 
 
@@ -276,11 +335,16 @@ def _quotas(rng: random.Random, tenants: list[Row], instances: list[Row], volume
         for resource in vocab.QUOTA_RESOURCES:
             step = 100 if resource in ("memory_gb", "volume_gb") else 10
             wanted = used[resource] / rng.uniform(0.45, 1.0)
-            rows.append({
-                "quota_id": len(rows) + 1, "tenant_id": tenant["tenant_id"], "resource_type": resource,
-                "quota_limit": max(step, math.ceil(wanted / step) * step), "used_amount": used[resource],
-                "updated_at": _day(rng, max(tenant["signup_date"], vocab.WINDOW_START), vocab.WINDOW_END),
-            })
+            rows.append(
+                {
+                    "quota_id": len(rows) + 1,
+                    "tenant_id": tenant["tenant_id"],
+                    "resource_type": resource,
+                    "quota_limit": max(step, math.ceil(wanted / step) * step),
+                    "used_amount": used[resource],
+                    "updated_at": _day(rng, max(tenant["signup_date"], vocab.WINDOW_START), vocab.WINDOW_END),
+                }
+            )
     return rows
 
 
@@ -294,7 +358,13 @@ def generate() -> Rows:
     instances = _instances(rng, tenants, hosts, zones)
     volumes = _volumes(rng, tenants, instances, zones)
     return {
-        "regions": regions, "availability_zones": zones, "tenants": tenants, "hosts": hosts,
-        "instances": instances, "volumes": volumes, "alarms": _alarms(rng, instances),
-        "invoices": _invoices(rng, tenants, instances, volumes), "quotas": _quotas(rng, tenants, instances, volumes),
+        "regions": regions,
+        "availability_zones": zones,
+        "tenants": tenants,
+        "hosts": hosts,
+        "instances": instances,
+        "volumes": volumes,
+        "alarms": _alarms(rng, instances),
+        "invoices": _invoices(rng, tenants, instances, volumes),
+        "quotas": _quotas(rng, tenants, instances, volumes),
     }

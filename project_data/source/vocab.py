@@ -33,8 +33,22 @@ INDUSTRIES = ("finance", "retail", "gaming", "healthcare", "education", "manufac
 SUPPORT_PLANS = ("basic", "developer", "business", "enterprise")
 BILLING_CYCLES = ("monthly", "yearly", "pay_as_you_go")
 NAME_FIRST_WORDS = (
-    "Acme", "Blue Harbor", "Northwind", "Silverline", "Redwood", "Quantum", "Bright Path", "Ironclad",
-    "Lumen", "Summit", "Cobalt", "Evergreen", "Polaris", "Crescent", "Falcon", "Orchid",
+    "Acme",
+    "Blue Harbor",
+    "Northwind",
+    "Silverline",
+    "Redwood",
+    "Quantum",
+    "Bright Path",
+    "Ironclad",
+    "Lumen",
+    "Summit",
+    "Cobalt",
+    "Evergreen",
+    "Polaris",
+    "Crescent",
+    "Falcon",
+    "Orchid",
 )
 NAME_LAST_WORDS: dict[str, tuple[str, ...]] = {
     "finance": ("Capital", "Payments", "Securities"),
