@@ -123,7 +123,7 @@ def possible_values(con: duckdb.DuckDBPyConnection) -> Possible:
     return result
 
 
-def _save_deterministic(workbook: openpyxl.Workbook, path: Path) -> None:
+def save_deterministic(workbook: openpyxl.Workbook, path: Path) -> None:
     """Save an xlsx whose bytes depend only on its content: fixed document times and zip entry times."""
     workbook.properties.created = workbook.properties.modified = FIXED_TIME
     raw = io.BytesIO()
@@ -158,7 +158,7 @@ def write_workbook(possible: Possible, path: Path) -> None:
     for sheet, widths in ((schema, (20, 20, 16, 60, 60, 60, 12)), (meta, (20, 90)), (concept, (20, 110))):
         for letter, width in zip("ABCDEFG", widths, strict=False):
             sheet.column_dimensions[letter].width = width
-    _save_deterministic(workbook, path)
+    save_deterministic(workbook, path)
 
 
 Item = dict[str, str]
@@ -300,7 +300,7 @@ def check_sets(con: duckdb.DuckDBPyConnection, gold: list[Item], test: list[Item
             con.execute(sample["sql"]).fetchall()
 
 
-def _write_json(data: Any, path: Path) -> None:
+def write_json(data: Any, path: Path) -> None:
     """Write pretty, stable JSON with a trailing newline."""
     path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
@@ -324,9 +324,9 @@ def build(out_dir: Path) -> None:
         check_sets(con, gold, test, seed)
         check_unseen(gold, test, seed)
     write_workbook(possible, out_dir / "description_full.xlsx")
-    _write_json(seed, out_dir / "data_sample.json")
-    _write_json(gold, out_dir / "gold_bank.json")
-    _write_json(test, out_dir / "test_set.json")
+    write_json(seed, out_dir / "data_sample.json")
+    write_json(gold, out_dir / "gold_bank.json")
+    write_json(test, out_dir / "test_set.json")
     (out_dir / "domain.yaml").write_text(DOMAIN_YAML, encoding="utf-8")
 
 

