@@ -42,21 +42,13 @@ finetune_job = dg.define_asset_job(
     description="Stage 3 after the last round: the training set, the fine-tuned NL2SQL model and its evaluation.",
 )
 
+# The assets in graph order: Stage 1, one round, then Stage 3 (tests materialize prefixes of this list).
+STAGE1_ASSETS = [schema_catalog, forward_queries, nl2sql_candidates, extracted_columns]
+ROUND_ASSETS = [reward_model, reward_scores, clusters, labeled_rounds]
+STAGE3_ASSETS = [filtered_dataset, nl2sql_model, nl2sql_model_labeled_only, nl2sql_evaluation]
+
 defs = dg.Definitions(
-    assets=[
-        schema_catalog,
-        forward_queries,
-        nl2sql_candidates,
-        extracted_columns,
-        reward_model,
-        reward_scores,
-        clusters,
-        labeled_rounds,
-        filtered_dataset,
-        nl2sql_model,
-        nl2sql_model_labeled_only,
-        nl2sql_evaluation,
-    ],
+    assets=[*STAGE1_ASSETS, *ROUND_ASSETS, *STAGE3_ASSETS],
     asset_checks=[
         every_table_described,
         every_column_has_values,

@@ -10,13 +10,11 @@ import polars as pl
 import pytest
 
 from asasql_assets import versions
-from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
 from asasql_assets.catalog.assets import schema_catalog
-from asasql_assets.definitions import defs
+from asasql_assets.definitions import ROUND_ASSETS, STAGE1_ASSETS, defs
 from asasql_assets.finetune.assets import filtered_dataset
 from asasql_assets.partitions import ROUNDS
 from asasql_assets.resources import build_resources
-from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import CANDIDATE_SCHEMA
 from asasql_resources.domain import load_domain
@@ -29,17 +27,7 @@ from asasql_resources.warehouse.io_manager import MATERIALIZED_PARTITIONS, OPTIO
 from tests.domain_factory import DomainSpec, write_domain
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
-ASSETS = [
-    schema_catalog,
-    forward_queries,
-    nl2sql_candidates,
-    extracted_columns,
-    reward_model,
-    reward_scores,
-    clusters,
-    labeled_rounds,
-    filtered_dataset,
-]
+ASSETS = [*STAGE1_ASSETS, *ROUND_ASSETS, filtered_dataset]
 
 
 def _graph():  # noqa: ANN202 (an AssetGraph)

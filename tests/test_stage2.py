@@ -19,9 +19,9 @@ from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.cli import rounds as rounds_cli
 from asasql_assets.cli.jobs import Runner
 from asasql_assets.cli.run import active_learning, print_summary
+from asasql_assets.definitions import ROUND_ASSETS, STAGE1_ASSETS
 from asasql_assets.finetune.assets import filtered_dataset
 from asasql_assets.partitions import ROUNDS
-from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_assets.synthesis.extraction import extract_columns
 from asasql_assets.synthesis.steps import CANDIDATE_SCHEMA
 from asasql_resources.annotation import Annotator
@@ -34,16 +34,7 @@ from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, content_hash, read_frame, write_frame
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
-ASSETS = [
-    schema_catalog,
-    forward_queries,
-    nl2sql_candidates,
-    extracted_columns,
-    reward_model,
-    reward_scores,
-    clusters,
-    labeled_rounds,
-]
+ASSETS = [*STAGE1_ASSETS, *ROUND_ASSETS]
 ROUND = dg.AssetSelection.assets(reward_model, reward_scores, clusters, labeled_rounds)
 BUDGET = 6
 RUN_CONFIG = {

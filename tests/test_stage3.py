@@ -10,16 +10,14 @@ import pytest
 
 import asasql_resources.nl2sql.finetune as sft
 import asasql_resources.nl2sql.gate as gate
-from asasql_assets.active.assets import clusters, labeled_rounds, reward_model, reward_scores
-from asasql_assets.catalog.assets import schema_catalog
 from asasql_assets.cli.main import main
 from asasql_assets.cli.model import load_predictor
+from asasql_assets.definitions import ROUND_ASSETS, STAGE1_ASSETS
 from asasql_assets.evaluation.assets import nl2sql_evaluation
 from asasql_assets.finetune.assets import filtered_dataset, nl2sql_model, nl2sql_model_labeled_only
 from asasql_assets.finetune.checks import no_test_question_in_training_set
 from asasql_assets.finetune.filtering import DATASET_SCHEMA
 from asasql_assets.resources import build_resources
-from asasql_assets.synthesis.assets import extracted_columns, forward_queries, nl2sql_candidates
 from asasql_resources.domain import load_domain
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.nl2sql.base import Nl2SqlBase
@@ -27,17 +25,7 @@ from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, read_frame, write_frame
 
 DEMO = Path(__file__).resolve().parents[1] / "project_data"
-UPSTREAM = [
-    schema_catalog,
-    forward_queries,
-    nl2sql_candidates,
-    extracted_columns,
-    reward_model,
-    reward_scores,
-    clusters,
-    labeled_rounds,
-    filtered_dataset,
-]
+UPSTREAM = [*STAGE1_ASSETS, *ROUND_ASSETS, filtered_dataset]
 STAGE3 = [nl2sql_model, nl2sql_model_labeled_only, nl2sql_evaluation]
 TEST_QUESTIONS = 6
 CONFIG = {
