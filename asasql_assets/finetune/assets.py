@@ -330,9 +330,14 @@ def nl2sql_model_labeled_only(
     embedder: Embedder,
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
-    """Fine-tune on the labeled rows with nl2sql_model's settings (or reuse the same adapter) and describe it."""
+    """Fine-tune on the labeled rows with nl2sql_model's settings (or reuse the same adapter) and describe it.
+
+    Like for like with nl2sql_model: the pairs its gate held out (same seed) stay out of this training too.
+    """
     trained = nl2sql_model.row(0, named=True)
-    ablation = labeled_only(filtered_dataset)
+    settings = SftSettings(**load_manifest(Path(trained["adapter_path"])).settings)
+    gated = bool(trained.get("n_val_ex"))
+    ablation = labeled_only(hold_out(filtered_dataset, settings.seed, enabled=gated).train)
     with user_errors(EmptyTrainingSet, AdapterBaseMismatch):
         check_not_empty(ablation, None, "the labeled part of filtered_dataset")
         dialect = domain.load().config.sql_dialect
@@ -343,7 +348,7 @@ def nl2sql_model_labeled_only(
             ablation,
             schema_context,
             dialect,
-            SftSettings(**load_manifest(Path(trained["adapter_path"])).settings),
+            settings,
             io_manager.layout.models / "nl2sql_model" / "labeled_only",
             context.log.info,
             embedder=embedder if trained["example_in_prompt"] else None,
