@@ -135,28 +135,37 @@ def save_deterministic(workbook: openpyxl.Workbook, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def write_workbook(possible: Possible, path: Path) -> None:
-    """Write description_full.xlsx with the schema, meta and concept sheets."""
+SHEET_WIDTHS = ((20, 20, 16, 60, 60, 60, 12), (20, 90), (20, 110))  # schema, meta, concept column widths
+
+
+def write_workbook(
+    possible: Possible,
+    path: Path,
+    tables: Any = catalog.TABLES,
+    concept_rows: Any = concepts.CONCEPTS,
+    widths: tuple[tuple[int, ...], ...] = SHEET_WIDTHS,
+) -> None:
+    """Write description_full.xlsx with the schema, meta and concept sheets (any domain's tables and concepts)."""
     workbook = openpyxl.Workbook()
     schema = workbook.active
     schema.title = "schema"
     schema.append(
         ["table_name", "column_name", "column_name_zh", "description", "reason", "possible_value", "data_type"]
     )
-    for table in catalog.TABLES:
+    for table in tables:
         for c in table.columns:
             values = json.dumps(possible[table.name, c.name], ensure_ascii=False)
             schema.append([table.name, c.name, c.zh, c.description, c.reason, values, c.type])
     meta = workbook.create_sheet("meta")
     meta.append(["table", "description"])
-    for table in catalog.TABLES:
+    for table in tables:
         meta.append([table.name, table.description])
     concept = workbook.create_sheet("concept")
     concept.append(["entity", "description"])
-    for entity, description in concepts.CONCEPTS:
+    for entity, description in concept_rows:
         concept.append([entity, description])
-    for sheet, widths in ((schema, (20, 20, 16, 60, 60, 60, 12)), (meta, (20, 90)), (concept, (20, 110))):
-        for letter, width in zip("ABCDEFG", widths, strict=False):
+    for sheet, sheet_widths in zip((schema, meta, concept), widths, strict=True):
+        for letter, width in zip("ABCDEFG", sheet_widths, strict=False):
             sheet.column_dimensions[letter].width = width
     save_deterministic(workbook, path)
 

