@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import polars as pl
 import pytest
 
@@ -390,7 +391,10 @@ def test_schema_without_data_type_and_table_without_meta(tmp_path: Path) -> None
 def test_optional_files_absent(tmp_path: Path) -> None:
     spec = DomainSpec(gold_bank=None, test_set=None, config=None)
     root = write_domain(tmp_path / "plant", spec)
-    (root / "database.duckdb").write_bytes(b"")
+    with duckdb.connect(str(root / "database.duckdb")) as con:
+        con.execute("CREATE TABLE orders (order_id INT, customer_id INT, status VARCHAR, amount DOUBLE)")
+        con.execute("CREATE TABLE customers (customer_id INT, city VARCHAR)")
+        con.execute("CREATE TABLE products (product_id INT, category VARCHAR)")
     domain = load_domain(root)
     assert domain.gold_bank is None and domain.test_set is None
     assert domain.config.name == "plant" and domain.config.sql_dialect == "duckdb" and domain.config.language == "en"

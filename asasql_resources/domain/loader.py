@@ -9,6 +9,7 @@ import polars as pl
 from sqlglot.dialects.dialect import Dialect, NormalizationStrategy
 
 from asasql_resources.domain.config import CONFIG_FILE, DomainConfig, read_config
+from asasql_resources.domain.database import DATABASE_FILE, database_issues
 from asasql_resources.domain.errors import DomainIssue, DomainValidationError, error
 from asasql_resources.domain.samples import (
     GOLD_BANK_FILE,
@@ -19,8 +20,6 @@ from asasql_resources.domain.samples import (
     read_samples,
 )
 from asasql_resources.domain.workbook import CATALOG_SCHEMA, CONCEPTS_SCHEMA, WORKBOOK_FILE, read_workbook
-
-DATABASE_FILE = "database.duckdb"
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,7 +40,11 @@ class Domain:
 def load_domain(path: Path) -> Domain:
     """Read and check a domain folder; raise DomainValidationError listing every issue if any is an error."""
     path = Path(path)
-    if not path.is_dir():
+    try:
+        is_folder = path.is_dir()
+    except OSError as exc:  # e.g. a name too long for the file system
+        raise DomainValidationError([error(str(path)[:200], f"cannot be read: {exc.strerror or exc}")]) from None
+    if not is_folder:
         raise DomainValidationError([error(str(path), "the domain folder does not exist or is not a folder")])
     issues: list[DomainIssue] = []
     config, config_issues = read_config(path / CONFIG_FILE, path.resolve().name)
@@ -51,9 +54,11 @@ def load_domain(path: Path) -> Domain:
     gold_bank = _read_optional_pairs(path / GOLD_BANK_FILE, issues)
     test_set = _read_optional_pairs(path / TEST_SET_FILE, issues)
     issues.extend(config_issues)
+    database = path / DATABASE_FILE
+    if _present(database) and catalog.height:
+        issues.extend(database_issues(database, catalog.select("table_name", "column_name").iter_rows()))
     if any(issue.severity == "error" for issue in issues):
         raise DomainValidationError(issues)
-    database = path / DATABASE_FILE
     return Domain(
         path=path,
         config=config,
@@ -83,7 +88,7 @@ def folds_identifiers(dialect: str) -> bool:
 
 def _read_workbook(path: Path, issues: list[DomainIssue], fold: bool) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The catalog and concepts of the required workbook (empty when it is missing)."""
-    if not path.is_file():
+    if not _present(path):
         issues.append(error(path.name, "the required file is missing"))
         return pl.DataFrame(schema=CATALOG_SCHEMA), pl.DataFrame(schema=CONCEPTS_SCHEMA)
     contents = read_workbook(path, fold)
@@ -93,7 +98,7 @@ def _read_workbook(path: Path, issues: list[DomainIssue], fold: bool) -> tuple[p
 
 def _read_samples(path: Path, catalog: pl.DataFrame, issues: list[DomainIssue], fold: bool) -> pl.DataFrame:
     """The required labeled samples; table names are checked only against a catalog that could be read."""
-    if not path.is_file():
+    if not _present(path):
         issues.append(error(path.name, "the required file is missing"))
         return pl.DataFrame(schema=SAMPLES_SCHEMA)
     tables = set(catalog["table_name"]) if catalog.height else None
@@ -104,8 +109,13 @@ def _read_samples(path: Path, catalog: pl.DataFrame, issues: list[DomainIssue], 
 
 def _read_optional_pairs(path: Path, issues: list[DomainIssue]) -> pl.DataFrame | None:
     """Question/sql pairs from an optional file, or None when it is absent."""
-    if not path.is_file():
+    if not _present(path):
         return None
     pairs, found = read_pairs(path)
     issues.extend(found)
     return pairs
+
+
+def _present(path: Path) -> bool:
+    """Whether something is at the path (a file, a folder, or a link, even a broken one)."""
+    return path.exists() or path.is_symlink()

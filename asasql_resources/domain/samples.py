@@ -9,6 +9,8 @@ from pathlib import Path
 import polars as pl
 
 from asasql_resources.domain.errors import DomainIssue, error, json_kind
+from asasql_resources.domain.jsontext import JsonProblem, lone_surrogate, parse_json
+from asasql_resources.domain.limits import MAX_JSON_BYTES, file_problem, shorten
 
 SAMPLES_FILE = "data_sample.json"
 GOLD_BANK_FILE = "gold_bank.json"
@@ -86,19 +88,26 @@ def read_pairs(path: Path) -> tuple[pl.DataFrame, list[DomainIssue]]:
 
 def read_json_items(path: Path) -> tuple[list[tuple[int, Item]] | None, list[DomainIssue]]:
     """The objects of a JSON list file with their 1-based item numbers; None when the file is not such a list."""
+    problem = file_problem(path, MAX_JSON_BYTES)
+    if problem is not None:
+        return None, [error(path.name, problem)]
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = parse_json(path.read_bytes().decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
         return None, [error(path.name, f"not UTF-8 text: {exc.reason} at byte {exc.start}")]
-    except json.JSONDecodeError as exc:
-        return None, [error(path.name, f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")]
+    except OSError as exc:
+        return None, [error(path.name, f"cannot be read: {exc.strerror or exc}")]
+    except JsonProblem as exc:
+        return None, [error(path.name, str(exc))]
     if not isinstance(data, list):
         return None, [error(path.name, f"must be a JSON list of objects, not a JSON {json_kind(data)}")]
-    issues = [
-        error(path.name, f"must be a JSON object, not a JSON {json_kind(item)}", row=index)
-        for index, item in enumerate(data, start=1)
-        if not isinstance(item, dict)
-    ]
+    issues = []
+    for index, item in enumerate(data, start=1):
+        if not isinstance(item, dict):
+            issues.append(error(path.name, f"must be a JSON object, not a JSON {json_kind(item)}", row=index))
+        for key in getattr(item, "repeated", ()):
+            message = "the key appears more than once in the object (which value is meant?)"
+            issues.append(error(path.name, message, row=index, column=shorten(key, 40)))
     return [(index, item) for index, item in enumerate(data, start=1) if isinstance(item, dict)], issues
 
 
@@ -178,6 +187,11 @@ def _text(
         issues.append(error(file, f"must be a string, not a JSON {json_kind(value)}", row=index, column=key))
         return ""
     text = (value or "").strip()
+    surrogate = lone_surrogate(text)
+    if surrogate is not None:
+        message = f"holds a lone surrogate (\\u{ord(text[surrogate]):04x}) at character {surrogate + 1}: not text"
+        issues.append(error(file, message, row=index, column=key))
+        return ""
     if not text and not (optional or allow_empty):
         message = "empty" if value is not None else "null where text is required"
         issues.append(error(file, message, row=index, column=key))
@@ -186,4 +200,4 @@ def _text(
 
 def _show(value: object) -> str:
     """A value as a user wrote it: strings quoted, other JSON values as JSON."""
-    return repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return shorten(repr(value) if isinstance(value, str) else json.dumps(value, ensure_ascii=False))

@@ -7,11 +7,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import openpyxl
 import polars as pl
 from openpyxl.worksheet._read_only import ReadOnlyWorksheet
 
 from asasql_resources.domain.errors import DomainIssue, error, json_kind, warning
+from asasql_resources.domain.jsontext import JsonProblem, parse_json
+from asasql_resources.domain.limits import MAX_CELL_JSON_DEPTH
+from asasql_resources.domain.xlsx import CellBudget, SheetProblem, find_sheets, open_workbook, read_table
 
 WORKBOOK_FILE = "description_full.xlsx"
 SCHEMA_SHEET, META_SHEET, CONCEPT_SHEET = "schema", "meta", "concept"
@@ -64,16 +66,17 @@ class WorkbookContents:
 def read_workbook(path: Path, fold_case: bool = True) -> WorkbookContents:
     """Read and check the three sheets of description_full.xlsx.
 
-    fold_case: the dialect folds unquoted identifiers, so meta rows name their table in any case, and two tables
-    (or two columns of a table) whose names differ only in case are one name twice: an error.
+    fold_case: the dialect folds unquoted identifiers, so meta rows name their table in any case. Two tables (or
+    two columns of a table) whose names differ only in case are an error in any dialect: the sandbox (DuckDB)
+    folds names, so it would merge them.
     """
     issues: list[DomainIssue] = []
     sheets = _read_sheets(path, issues)
     schema_rows, meta_rows, concept_rows = (sheets.get(name) for name in REQUIRED_COLUMNS)
     records = _catalog_records(schema_rows, issues) if schema_rows is not None else []
     tables = list(dict.fromkeys(record["table_name"] for record in records))
+    _case_collisions(records, issues)
     if fold_case:
-        _case_collisions(records, issues)
         meta_rows = _canonical_tables(meta_rows, tables)
     descriptions = _table_descriptions(meta_rows, tables if schema_rows is not None else None, issues)
     for record in records:
@@ -98,52 +101,55 @@ def parse_possible_values(text: str) -> tuple[list[str], str | None]:
         shown = json.dumps(values, ensure_ascii=False)
         return values, f"not a JSON list; read as a plain list of {len(values)} value(s): {shown}"
     try:
-        parsed = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"malformed JSON list: {exc.msg}") from exc
+        parsed = parse_json(text, MAX_CELL_JSON_DEPTH)
+    except JsonProblem as exc:
+        raise ValueError(f"malformed JSON list: {exc.message.removeprefix('not valid JSON: ')}") from None
     if not isinstance(parsed, list):
         raise ValueError(f"must be a JSON list, not a JSON {json_kind(parsed)}")
     return [value if isinstance(value, str) else json.dumps(value, ensure_ascii=False) for value in parsed], None
 
 
 def _read_sheets(path: Path, issues: list[DomainIssue]) -> dict[str, list[SheetRow] | None]:
-    """Rows of each required sheet, by sheet name; None for a sheet that is missing or lacks a column."""
+    """Rows of each required sheet, by sheet name; None for a sheet that is missing, unreadable or lacks a column."""
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds of errors on a damaged file
-        issues.append(error(WORKBOOK_FILE, f"cannot read the workbook: {exc}"))
+        book = open_workbook(path)
+    except ValueError as exc:
+        issues.append(error(WORKBOOK_FILE, str(exc)))
         return {}
     try:
-        by_name = {sheet.title.strip().lower(): sheet for sheet in book.worksheets}
+        by_name = find_sheets(book, tuple(REQUIRED_COLUMNS), WORKBOOK_FILE, issues)
         found = ", ".join(repr(sheet.title) for sheet in book.worksheets)
+        budget = CellBudget()
         sheets: dict[str, list[SheetRow] | None] = {}
         for name, required in REQUIRED_COLUMNS.items():
-            if name not in by_name:
+            if name in by_name:
+                sheets[name] = _read_sheet(by_name[name], name, required, budget, issues)
+            elif not any(issue.sheet == name for issue in issues):  # not already reported as a repeated sheet
                 issues.append(error(WORKBOOK_FILE, f"missing sheet '{name}' (sheets found: {found})", sheet=name))
-                continue
-            sheets[name] = _read_sheet(by_name[name], name, required, issues)
         return sheets
     finally:
         book.close()
 
 
 def _read_sheet(
-    sheet: ReadOnlyWorksheet, name: str, required: tuple[str, ...], issues: list[DomainIssue]
+    sheet: ReadOnlyWorksheet, name: str, required: tuple[str, ...], budget: CellBudget, issues: list[DomainIssue]
 ) -> list[SheetRow] | None:
-    """The non-empty data rows of a sheet, or None when a required column is missing from its header."""
-    sheet.reset_dimensions()  # some writers store a wrong size; read every row that is there
-    rows = sheet.iter_rows(values_only=True)
-    header = [_cell_text(value).lower() for value in next(rows, ())]
-    missing = [column for column in required if column not in header]
+    """The non-empty data rows of a sheet, or None when it cannot be read or a required column is missing."""
+    try:
+        table = read_table(sheet, name, WORKBOOK_FILE, budget, issues)
+    except SheetProblem as exc:
+        issues.append(error(WORKBOOK_FILE, exc.message, name, exc.row or None))
+        return None
+    missing = [column for column in required if column not in table.header]
     for column in missing:
         issues.append(error(WORKBOOK_FILE, f"missing required column '{column}'", name, 1, column))
     if missing:
         return None
-    data: list[SheetRow] = []
-    for number, values in enumerate(rows, start=2):
-        texts = [_cell_text(value) for value in values]
-        if any(texts):
-            data.append(SheetRow(number, {col: text for col, text in zip(header, texts, strict=False) if col}))
+    data = []
+    for number, values in table.rows:
+        texts = {column: _cell_text(value) for column, value in values.items()}
+        if any(texts.values()):
+            data.append(SheetRow(number, texts))
     return data
 
 
@@ -205,18 +211,23 @@ def _possible_values(row: SheetRow, issues: list[DomainIssue]) -> list[str]:
 
 def _case_collisions(records: list[dict[str, object]], issues: list[DomainIssue]) -> None:
     """An error for each table, or column of a table, whose name equals another's but for case."""
-    seen: dict[tuple[str, ...], str] = {}
+    seen: dict[tuple[str, ...], tuple[str, object]] = {}
     for record in records:
-        table, column = record["table_name"], record["column_name"]
-        for key, name, what in (
-            ((table.lower(),), table, "tables"),
-            ((table.lower(), column.lower()), column, f"columns of '{table}'"),
+        table, column, row = record["table_name"], record["column_name"], record["sheet_row"]
+        if not table or not column:
+            continue
+        for key, name, what, where in (
+            ((table.lower(),), table, "tables", "table_name"),
+            ((table.lower(), column.lower()), column, f"columns of '{table}'", "column_name"),
         ):
-            other = seen.setdefault(key, name)
+            other, other_row = seen.setdefault(key, (name, row))
             if other != name:
-                message = f"{what} '{other}' and '{name}' differ only in case, which the SQL dialect folds: rename one"
-                issues.append(error(WORKBOOK_FILE, message, SCHEMA_SHEET))
-                seen[key] = name
+                message = (
+                    f"{what} '{other}' (row {other_row}) and '{name}' differ only in case; DuckDB, which runs the "
+                    "SQL, folds names and would merge them: rename one"
+                )
+                issues.append(error(WORKBOOK_FILE, message, SCHEMA_SHEET, row, where))
+                seen[key] = (name, row)
 
 
 def _canonical_tables(rows: list[SheetRow] | None, tables: list[str]) -> list[SheetRow] | None:
