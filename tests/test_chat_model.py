@@ -19,7 +19,7 @@ from asasql_resources.models.packed import PackedLinear
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.remote import ChatBackendError
 from asasql_resources.models.sampling import Sampling
-from asasql_resources.models.server import BadRequest, prompt_from_messages, serve
+from asasql_resources.models.server import serve
 from asasql_resources.warehouse import Home, rebuild_views
 
 PROMPTS = [
@@ -95,15 +95,6 @@ def test_bad_model_settings_name_the_setting(tmp_path: Path) -> None:
     broken.write_bytes(b"GGUF garbage")
     with pytest.raises(ModelNotFound, match=r"ASASQL_CHAT_MODEL=.*broken.gguf.*cannot load"):
         ChatModel(model=str(broken), home=str(tmp_path), use_cache=False).generate(PROMPTS[:1])
-
-
-def test_prompt_from_messages() -> None:
-    prompt = prompt_from_messages(PROMPTS[1].messages())
-    assert prompt == PROMPTS[1]
-    assert prompt_from_messages(PROMPTS[0].messages()) == PROMPTS[0]
-    for bad in ([], [{"role": "assistant", "content": "x"}], [{"role": "user"}, {"role": "user", "content": "y"}]):
-        with pytest.raises(BadRequest):
-            prompt_from_messages(bad)
 
 
 def _free_port() -> int:

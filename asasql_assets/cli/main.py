@@ -113,8 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
     served.add_argument("--port", type=int, default=8000)
     served.add_argument("--batch-size", type=int, default=16, help="sequences per batched generate call")
     served.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:N or mps")
+    served.add_argument("--max-queue", type=int, default=64, help="requests held at once; more are answered 429")
     served.set_defaults(
-        handler=lambda a: _command("serve").serve_model(a.model, a.host, a.port, a.batch_size, a.device)
+        handler=lambda a: _command("serve").serve_model(a.model, a.host, a.port, a.batch_size, a.device, a.max_queue)
     )
     return parser
 
