@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,6 +21,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from asasql_resources.domain.errors import DomainIssue, error
 from asasql_resources.domain.samples import parse_label
+from asasql_resources.domain.xlsx import CellBudget, SheetProblem, find_sheets, open_workbook, read_table, sheet_rows
 
 LABELS_SHEET, ABOUT_SHEET = "labels", "about"
 ITEM_COLUMNS = ("candidate_id", "question", "sql", "schema_context", "score")
@@ -128,8 +129,10 @@ def read_workbook(
     issues: list[DomainIssue] = []
     book = _open(path)
     try:
-        _check_about(book, file, round_key, expected_ids, issues)
-        rows = _label_rows(book, file, issues)
+        sheets = find_sheets(book, (LABELS_SHEET, ABOUT_SHEET), file, issues)
+        budget = CellBudget()
+        _check_about(sheets, file, round_key, expected_ids, budget, issues)
+        rows = _label_rows(book, sheets, file, budget, issues)
     finally:
         book.close()
     records = _check_rows(rows, file, round_key, expected_ids, require_complete, issues) if rows is not None else []
@@ -141,12 +144,17 @@ def read_workbook(
 def workbook_status(path: Path) -> WorkbookStatus:
     """Count rows and labels of a workbook; never raises, a half-written or damaged file gives `error`."""
     try:
-        book = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        book = open_workbook(path)
         try:
-            about = _about_values(book)
-            rows = _label_rows(book, str(path), [])
+            issues: list[DomainIssue] = []
+            sheets = find_sheets(book, (LABELS_SHEET, ABOUT_SHEET), str(path), issues)
+            budget = CellBudget()
+            about = _about_values(sheets.get(ABOUT_SHEET), budget)
+            rows = _label_rows(book, sheets, str(path), budget, issues)
         finally:
             book.close()
+        if issues:
+            return WorkbookStatus(path, None, 0, 0, 0, error=str(issues[0]))
         if rows is None:
             return WorkbookStatus(path, None, 0, 0, 0, error=f"no readable '{LABELS_SHEET}' sheet")
         round_key = about["round_key"][1] if "round_key" in about else None
@@ -285,39 +293,44 @@ def _excel_value(value: object) -> object:
 
 
 def _open(path: Path) -> Workbook:
+    """The workbook opened read-only within the reading bounds; AnnotationError says why it cannot be."""
     file = str(path)
-    if not path.is_file():
-        raise AnnotationError([error(file, "no such file" if not path.exists() else "not a file")])
     try:
-        return openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as exc:  # openpyxl raises many kinds of errors on a file that is not an xlsx
-        raise AnnotationError([error(file, f"not a readable .xlsx workbook: {type(exc).__name__}: {exc}")]) from exc
+        return open_workbook(path)
+    except ValueError as exc:
+        message = "no such file" if str(exc) == "the file is missing" else str(exc)
+        raise AnnotationError([error(file, message)]) from None
 
 
-def _sheet(book: Workbook, name: str) -> Worksheet | None:
-    return next((sheet for sheet in book.worksheets if sheet.title.strip().lower() == name), None)
-
-
-def _about_values(book: Workbook) -> dict[str, tuple[int, str]]:
+def _about_values(sheet: object | None, budget: CellBudget) -> dict[str, tuple[int, str]]:
     """key -> (row number, text) of the about sheet; empty when the sheet is missing."""
-    sheet = _sheet(book, ABOUT_SHEET)
     if sheet is None:
         return {}
     values: dict[str, tuple[int, str]] = {}
-    for number, row in enumerate(sheet.iter_rows(max_col=2, values_only=True), start=1):
-        key, value = (tuple(row) + (None, None))[:2]
-        if _text(key) in _ABOUT_KEYS:
-            values.setdefault(_text(key), (number, _text(value)))
+    for number, cells in sheet_rows(sheet, budget):
+        key = _text(cells.get(1))
+        if key in _ABOUT_KEYS:
+            values.setdefault(key, (number, _text(cells.get(2))[:200]))
     return values
 
 
 def _check_about(
-    book: Workbook, file: str, round_key: str, expected_ids: Sequence[str], issues: list[DomainIssue]
+    sheets: dict[str, object],
+    file: str,
+    round_key: str,
+    expected_ids: Sequence[str],
+    budget: CellBudget,
+    issues: list[DomainIssue],
 ) -> None:
-    if _sheet(book, ABOUT_SHEET) is None:
-        issues.append(error(file, "missing sheet: cannot tell which round the workbook is for", ABOUT_SHEET))
+    if ABOUT_SHEET not in sheets:
+        if not any(issue.sheet == ABOUT_SHEET for issue in issues):
+            issues.append(error(file, "missing sheet: cannot tell which round the workbook is for", ABOUT_SHEET))
         return
-    about = _about_values(book)
+    try:
+        about = _about_values(sheets[ABOUT_SHEET], budget)
+    except SheetProblem as exc:
+        issues.append(error(file, exc.message, ABOUT_SHEET, exc.row or None))
+        return
     for key in ("round_key", "fingerprint"):
         if key not in about:
             issues.append(error(file, f"missing field {key!r}", ABOUT_SHEET, column="field"))
@@ -329,28 +342,26 @@ def _check_about(
         issues.append(error(file, message, ABOUT_SHEET, about["fingerprint"][0], "value"))
 
 
-def _label_rows(book: Workbook, file: str, issues: list[DomainIssue]) -> list[_Row] | None:
-    """The non-empty data rows of the labels sheet; None when the sheet or a needed column is missing."""
-    sheet = _sheet(book, LABELS_SHEET)
-    if sheet is None:
-        found = ", ".join(repr(s.title) for s in book.worksheets)
-        issues.append(error(file, f"missing sheet (sheets found: {found})", LABELS_SHEET))
+def _label_rows(
+    book: Workbook, sheets: dict[str, object], file: str, budget: CellBudget, issues: list[DomainIssue]
+) -> list[_Row] | None:
+    """The non-empty data rows of the labels sheet; None when the sheet or a needed column is missing or unreadable."""
+    if LABELS_SHEET not in sheets:
+        if not any(issue.sheet == LABELS_SHEET for issue in issues):
+            found = ", ".join(repr(s.title) for s in book.worksheets)
+            issues.append(error(file, f"missing sheet (sheets found: {found})", LABELS_SHEET))
         return None
-    sheet.reset_dimensions()  # some writers store a wrong size; read every row that is there
-    lines = sheet.iter_rows(values_only=True)
-    header = [_text(value).lower() for value in next(lines, ())]
-    missing = [column for column in ("candidate_id", *INPUT_COLUMNS) if column not in header]
+    try:
+        table = read_table(sheets[LABELS_SHEET], LABELS_SHEET, file, budget, issues)
+    except SheetProblem as exc:
+        issues.append(error(file, exc.message, LABELS_SHEET, exc.row or None))
+        return None
+    missing = [column for column in ("candidate_id", *INPUT_COLUMNS) if column not in table.header]
     for column in missing:
         issues.append(error(file, "missing column in the header", LABELS_SHEET, 1, column))
     if missing:
         return None
-    return list(_data_rows(header, lines))
-
-
-def _data_rows(header: list[str], lines: Iterator[tuple[object, ...]]) -> Iterator[_Row]:
-    for number, values in enumerate(lines, start=FIRST_DATA_ROW):
-        if any(_text(value) for value in values):
-            yield _Row(number, {column: value for column, value in zip(header, values, strict=False) if column})
+    return [_Row(number, cells) for number, cells in table.rows if any(_text(value) for value in cells.values())]
 
 
 def _check_rows(

@@ -69,7 +69,7 @@ def open_workbook(path: Path) -> Workbook:
         with zipfile.ZipFile(path) as archive:
             members = archive.infolist()
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
-        raise ValueError(f"cannot read the workbook: not an .xlsx (zip) file: {exc}") from None
+        raise ValueError(f"cannot read the workbook: not a readable .xlsx workbook (a zip file): {exc}") from None
     unpacked = sum(member.file_size for member in members)
     if len(members) > MAX_ZIP_MEMBERS:
         raise ValueError(f"holds {len(members):,} parts, over the bound of {MAX_ZIP_MEMBERS:,}")
@@ -78,7 +78,8 @@ def open_workbook(path: Path) -> Workbook:
     try:
         return openpyxl.load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds of errors on a damaged file
-        raise ValueError(f"cannot read the workbook: {type(exc).__name__}: {shorten(str(exc), 200)}") from None
+        reason = f"{type(exc).__name__}: {shorten(str(exc), 200)}"
+        raise ValueError(f"cannot read the workbook: not a readable .xlsx workbook: {reason}") from None
 
 
 def find_sheets(book: Workbook, names: tuple[str, ...], file: str, issues: list[DomainIssue]) -> dict[str, object]:
@@ -102,7 +103,7 @@ def read_table(sheet: ReadOnlyWorksheet, name: str, file: str, budget: CellBudge
 
     Raises SheetProblem when the sheet cannot be read to its end or past a bound.
     """
-    rows = _rows(sheet, budget)
+    rows = sheet_rows(sheet, budget)
     number, cells = next(rows, (1, {}))
     header = _header(cells if number == 1 else {}, name, file, issues)
     table = Table([column for column in header.values() if column])
@@ -142,7 +143,7 @@ def _header(cells: dict[int, object], name: str, file: str, issues: list[DomainI
     return header
 
 
-def _rows(sheet: ReadOnlyWorksheet, budget: CellBudget) -> Iterator[tuple[int, dict[int, object]]]:
+def sheet_rows(sheet: ReadOnlyWorksheet, budget: CellBudget) -> Iterator[tuple[int, dict[int, object]]]:
     """(row number, {column index: value}) of each row the sheet's XML holds; SheetProblem when reading fails."""
     last = 0
     # openpyxl's read-only rows pad every row to the widest one; its parser yields only the cells that exist.
