@@ -253,8 +253,8 @@ def test_export_writes_every_format_and_predict_answers_from_the_latest_model(
     questions.write_text(json.dumps([{"query": "no question key"}]))
     with pytest.raises(SystemExit) as done:
         main(["predict", "--file", str(questions), "--out", str(tmp_path / "bad.json"), *args])
-    assert done.value.code == 1 and not (tmp_path / "bad.json").exists()
-    assert 'item 0: expected an object with a non-empty string "question"' in capsys.readouterr().err
+    assert done.value.code == 2 and not (tmp_path / "bad.json").exists()
+    assert "item 1, key question: expected a non-empty string" in capsys.readouterr().err
 
     monkeypatch.setenv("ASASQL_NL2SQL_DEVICE", "gpu")
     with pytest.raises(SystemExit) as done:

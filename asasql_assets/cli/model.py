@@ -2,26 +2,35 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from asasql_assets.cli.outfile import (
+    InputError,
+    OutputError,
+    check_question,
+    check_writable,
+    read_questions,
+    write_json,
+)
 from asasql_assets.progress import progress_line
 from asasql_resources.domain import Domain, DomainValidationError, load_domain
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.examples import ExampleBank, load_bank
-from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_resources.warehouse import Home, read_frame, resolve_home
 
+if TYPE_CHECKING:  # predict imports torch: loaded only once a command gets past its input checks
+    from asasql_resources.nl2sql.predict import Predictor
+
 FORMATS = ("jsonl", "alpaca", "sharegpt")
+EXIT_INVALID = 2  # malformed input or an OUT that cannot be written (as `asasql validate`)
 
 
 class MissingAsset(RuntimeError):
@@ -98,42 +107,37 @@ def export_records(dataset: pl.DataFrame, predictor: Predictor, fmt: str) -> lis
     ]
 
 
-def write_json(records: list[dict[str, Any]], out: Path, lines: bool) -> None:
-    """Write records as JSON Lines or one JSON array, atomically (a temporary sibling, then rename)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            if lines:
-                stream.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-            else:
-                json.dump(records, stream, ensure_ascii=False, indent=1)
-        os.replace(temporary, out)
-    finally:
-        Path(temporary).unlink(missing_ok=True)
-
-
 def _domain(domain: Path | None) -> Path:
     """The domain folder: the argument, else $ASASQL_DOMAIN, else project_data."""
     return domain or Path(os.environ.get("ASASQL_DOMAIN", "project_data"))
 
 
 def export(fmt: str, out: Path, home_arg: Path | None, domain: Path | None) -> int:
-    """Write filtered_dataset to out in one format; 1 when it is missing."""
+    """Write filtered_dataset to out in one format; 1 when it is missing, 2 for a bad domain or an unwritable OUT."""
     home = Home(resolve_home(home_arg))
     try:
+        check_writable(out)
         dataset = _asset(home, "filtered_dataset")
         catalog = _asset(home, "schema_catalog")
         loaded = load_domain(_domain(domain))
-    except (MissingAsset, DomainValidationError) as error:
+    except MissingAsset as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except (OutputError, DomainValidationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    from asasql_resources.nl2sql.predict import Predictor
+
     chars, with_example = _prompt_settings(home)
     context = domain_schema_context(catalog, max_chars=chars)
     bank = ExampleBank(dataset, _embedder()) if with_example and fmt != "jsonl" else None
     predictor = Predictor(None, context, loaded.config.sql_dialect, bank)
     records = export_records(dataset, predictor, fmt)
-    write_json(records, out, lines=fmt == "jsonl")
+    try:
+        write_json(records, out, lines=fmt == "jsonl")
+    except OutputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
     print(f"wrote {len(records)} {fmt} records to {out}")
     return 0
 
@@ -141,21 +145,10 @@ def export(fmt: str, out: Path, home_arg: Path | None, domain: Path | None) -> i
 def _questions(question: str | None, file: Path | None) -> list[str]:
     """The questions to answer: the argument, or the `question` of every object in a JSON array file."""
     if file is None:
-        if not question or not question.strip():
-            raise ValueError("give a question, or --file QUESTIONS.json")
-        return [question]
-    try:
-        items = json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{file}: not a readable JSON file: {error}") from None
-    if not isinstance(items, list):
-        raise ValueError(f'{file}: expected a JSON array of {{"question": ...}} objects')
-    questions = []
-    for index, item in enumerate(items):
-        if not isinstance(item, dict) or not isinstance(item.get("question"), str) or not item["question"].strip():
-            raise ValueError(f'{file}: item {index}: expected an object with a non-empty string "question"')
-        questions.append(item["question"])
-    return questions
+        if question is None:
+            raise InputError("give a question, or --file QUESTIONS.json")
+        return [check_question(question, "the question")]
+    return read_questions(file)
 
 
 def _rows(columns: list[str], rows: list[tuple]) -> Iterator[str]:
@@ -173,6 +166,7 @@ def load_predictor(home: Home, domain: Path | None) -> tuple[Predictor, Domain]:
     Raises MissingAsset, DomainValidationError, or ValueError/OSError for a model that cannot load.
     """
     from asasql_resources.nl2sql.base import Nl2SqlBase
+    from asasql_resources.nl2sql.predict import Predictor
 
     trained = _asset(home, "nl2sql_model").row(0, named=True)
     catalog = _asset(home, "schema_catalog")
@@ -198,14 +192,23 @@ def predict(
     home = Home(resolve_home(home_arg))
     try:
         questions = _questions(question, file)
+        if out is not None:
+            check_writable(out)
         predictor, loaded = load_predictor(home, domain)
-    except (ValueError, OSError, MissingAsset, DomainValidationError) as error:
+    except (InputError, OutputError, DomainValidationError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except (ValueError, OSError, MissingAsset) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     say = progress_line(partial(print, file=sys.stderr), "predict", "questions") if len(questions) > 1 else None
     sqls = predictor.answer(questions, progress=say)
     if out is not None:
-        write_json([{"question": q, "sql": s} for q, s in zip(questions, sqls, strict=True)], out, lines=False)
+        try:
+            write_json([{"question": q, "sql": s} for q, s in zip(questions, sqls, strict=True)], out, lines=False)
+        except OutputError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_INVALID
         print(f"wrote {len(sqls)} predictions to {out} ({sum(s is None for s in sqls)} without SQL)")
         return 0
     failed = False
