@@ -4,6 +4,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -340,6 +341,35 @@ def test_a_prompt_longer_than_the_context_is_refused_not_cut(server: Loopback) -
     assert status == 400 and f"prompt is {tokens} tokens" in answer["error"]["message"]
 
 
+def test_a_prompt_megabytes_long_is_refused_from_its_start(server: Loopback) -> None:
+    start = time.perf_counter()
+    status, answer = server.chat(messages=[{"role": "user", "content": "a" * 3_900_000}], max_tokens=4)
+    assert status == 400
+    _refused(answer, f"prompt is over {CONTEXT} tokens", "of 3900", f"context is {CONTEXT}")
+    assert time.perf_counter() - start < 30, "not all of it tokenized (about 15 s here)"
+    many = [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}] * CONTEXT + USER
+    status, answer = server.chat(messages=many)
+    assert status == 400
+    _refused(answer, f"messages holds {2 * CONTEXT + 1} messages, more than the context of {CONTEXT} tokens")
+
+
+def test_odd_but_valid_input_is_served(server: Loopback) -> None:
+    for body in (
+        {"messages": [{"role": "user", "content": "nul \x00 bell \x07 \U0001f600 \u202e rtl \ufeff"}]},
+        {"messages": [{"role": "user", "content": ""}]},
+        {"messages": [{"role": "user", "content": []}]},
+        {"seed": -(2**63), "temperature": 0.5},
+        {"seed": 2**63 - 1, "temperature": 2, "top_p": 1e-9},
+        {"stop": ["\n", "SELECT", "x" * 500, ";"], "n": 8},
+        {"n": None, "temperature": None, "top_p": None, "stop": None, "seed": None},
+    ):
+        status, answer = server.chat(**{"max_tokens": 3, **body})
+        assert status == 200, (body, answer)
+        assert answer["usage"]["completion_tokens"] <= 3 * len(answer["choices"])
+    status, answer = server.chat(max_tokens=None, temperature=0)
+    assert status == 200 and answer["usage"]["completion_tokens"] <= 256, "the default max_tokens"
+
+
 def test_max_tokens_must_fit_beside_the_prompt(server: Loopback) -> None:
     tokens = _prompt_tokens(server.backend, ChatPrompt(user="Count the hosts."))
     status, answer = server.chat(max_tokens=CONTEXT - tokens + 1)
@@ -406,6 +436,9 @@ def test_a_request_that_fails_in_the_model_fails_alone(backend: LocalChatBackend
     assert all(len(future.result(timeout=60)) == 1 for future in good)
     with pytest.raises(IndexError):
         broken.result(timeout=60)
+    gone = batcher.submit(ids["input_ids"], sampling)
+    assert gone.cancel(), "a request whose client went away before its batch"
+    assert len(batcher.submit(ids["input_ids"], sampling).result(timeout=60)) == 1, "the worker goes on"
 
 
 def test_load_up_to_the_queue_limit_is_held_and_past_it_answered_429(backend: LocalChatBackend) -> None:

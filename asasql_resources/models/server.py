@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from transformers import PreTrainedTokenizerBase
 
 from asasql_resources.models.decode import decode, eos_ids, prefix_batches, reused_cache_memory, tokens_containing
 from asasql_resources.models.local import LoadedModel, LocalChatBackend
@@ -35,6 +36,7 @@ MAX_DEPTH = 32  # the schema nests a few levels; deeper JSON is refused
 MAX_STOP = 4  # stop strings, as in the OpenAI API
 DEFAULT_MAX_TOKENS = 256  # new tokens when the request names none (less when the context has less room)
 DEFAULT_MAX_QUEUE = 64  # requests held at once (waiting or generating); more are answered 429
+EXACT_CHARS = 256 * 1024  # prompts up to this many characters are counted exactly; longer ones by their start
 INT64 = 2**63
 # Keys the server honours, and keys it accepts only at their "off" value (null, false, 0, empty, or the one shown).
 HONOURED = {"model", "messages", "n", "max_tokens", "max_completion_tokens", "temperature", "top_p", "seed", "stop"}
@@ -284,7 +286,12 @@ def parse_request(body: dict[str, object], max_n: int, context: int) -> ChatRequ
     _check_keys(body)
     if "model" in body and not isinstance(body["model"], str):
         raise BadRequest("model must be a string", "model")
-    prompt = prompt_from_messages(body.get("messages"))  # type: ignore[arg-type]
+    messages = body.get("messages")
+    if isinstance(messages, list) and len(messages) > context:  # each message is at least one token
+        raise BadRequest(
+            f"messages holds {len(messages)} messages, more than the context of {context} tokens", "messages"
+        )
+    prompt = prompt_from_messages(messages)  # type: ignore[arg-type]
     max_tokens = _integer(body, "max_tokens", 1, context)
     max_completion = _integer(body, "max_completion_tokens", 1, context)
     if max_tokens is not None and max_completion is not None and max_tokens != max_completion:
@@ -315,6 +322,26 @@ def fit_to_context(request: ChatRequest, prompt_tokens: int, context: int) -> Sa
             "max_tokens",
         )
     return request.sampling(request.max_tokens)
+
+
+def prompt_ids(tokenizer: PreTrainedTokenizerBase, text: str, context: int) -> list[int]:
+    """A rendered prompt's token ids; a long one is read from its start, and refused once that alone is too long.
+
+    Tokenizing costs about as much per character whatever the context, so a prompt megabytes long is refused
+    from a start that holds twice the context in tokens, without tokenizing all of it.
+    """
+    size = max(EXACT_CHARS, 16 * context)
+    while True:
+        ids = tokenizer(text[:size], add_special_tokens=False)["input_ids"]
+        if size >= len(text):
+            return ids
+        if len(ids) > 2 * context:
+            raise BadRequest(
+                f"prompt is over {context} tokens ({len(ids)} in its first {size} of {len(text)} characters), "
+                f"context is {context}",
+                "messages",
+            )
+        size *= 2
 
 
 def context_length(loaded: LoadedModel) -> int:
@@ -416,7 +443,9 @@ class DynamicBatcher:
             for pending in batch:
                 groups.setdefault(pending.sampling, []).append(pending)
             for sampling, members in groups.items():
-                self._run(members, sampling)
+                live = [m for m in members if m.future.set_running_or_notify_cancel()]  # a cancelled one drops out
+                if live:
+                    self._run(live, sampling)
 
     def _run(self, members: list[_Pending], sampling: Sampling) -> None:
         """Generate for a group; if the group fails, each member again alone, so one bad request fails only itself."""
@@ -461,13 +490,13 @@ def build_app(
     batcher = DynamicBatcher(backend, window_s)
     held = 0  # requests admitted and not yet answered; only the event loop's thread changes it
 
-    def tokenize(prompt: ChatPrompt) -> list[int]:
+    def tokenize(prompt: ChatPrompt, context: int) -> list[int]:
         """The prompt's token ids through the chat template, as the model sees them."""
         try:
             text = backend.render(prompt)
         except TemplateError as error:
             raise BadRequest(f"the model's chat template refuses these messages: {error}", "messages") from None
-        return backend.loaded().tokenizer(text, add_special_tokens=False)["input_ids"]
+        return prompt_ids(backend.loaded().tokenizer, text, context)
 
     async def models(_: Request) -> JSONResponse:
         return JSONResponse({"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "asasql"}]})
@@ -480,7 +509,7 @@ def build_app(
             raise Busy(f"the server holds {max_queue} requests already (asasql serve --max-queue): retry later")
         held += 1
         try:
-            ids = await asyncio.to_thread(tokenize, parsed.prompt)
+            ids = await asyncio.to_thread(tokenize, parsed.prompt, context)
             sampling = fit_to_context(parsed, len(ids), context)
             outputs = await asyncio.wrap_future(batcher.submit(ids, sampling))
         finally:
