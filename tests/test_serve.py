@@ -13,6 +13,8 @@ import openai
 import pytest
 import uvicorn
 
+import asasql_resources.models.server as server_module
+from asasql_assets.cli.serve import serve_model
 from asasql_resources.models.local import LocalChatBackend
 from asasql_resources.models.locate import ModelLocation
 from asasql_resources.models.prompts import ChatPrompt
@@ -483,3 +485,29 @@ def test_the_openai_client_is_answered_and_refused_in_its_terms(server: Loopback
         client.chat.completions.create(model="tiny", messages=USER, extra_body={"min_p": 0.1})
     with pytest.raises(openai.BadRequestError, match="must end with a user message"):
         client.chat.completions.create(model="tiny", messages=[{"role": "assistant", "content": "x"}])
+
+
+def test_a_slow_body_holds_its_place_only_so_long(backend: LocalChatBackend, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(server_module, "BODY_TIMEOUT_S", 1.0)
+    loopback = Loopback(backend, max_queue=1)
+    body = {"model": "tiny", "messages": USER, "max_tokens": 2}
+    try:
+        with socket.create_connection(("127.0.0.1", loopback.port), timeout=30) as slow:
+            head = b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            slow.sendall(head + b"Content-Length: 100\r\n\r\n" + b'{"messages": ')  # and then nothing
+            time.sleep(0.3)
+            assert loopback.call(body)[0] == 429, "the slow request holds the one place"
+            answer = slow.recv(4096)
+        assert answer.startswith(b"HTTP/1.1 408") and b"did not arrive within 1 s" in answer, answer
+        assert loopback.call(body)[0] == 200
+    finally:
+        loopback.stop()
+
+
+def test_serve_refuses_a_queue_or_batch_below_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert serve_model("", "127.0.0.1", 0, 16, "cpu", max_queue=0) == 2
+    assert serve_model("", "127.0.0.1", 0, 0, "cpu") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --max-queue=0: must be at least 1",
+        "error: --batch-size=0: must be at least 1",
+    ]

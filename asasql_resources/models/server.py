@@ -1,7 +1,8 @@
 """An OpenAI-compatible chat server over the local transformers backend, with dynamic batching.
 
 Every request is checked against the OpenAI chat-completions schema before it reaches the model: bad input is a
-400 in the OpenAI error format, a body over MAX_BODY_BYTES a 413, and more than `max_queue` requests at once a 429.
+400 in the OpenAI error format, a body over MAX_BODY_BYTES a 413, one slower than BODY_TIMEOUT_S a 408, and more
+than `max_queue` requests at once a 429.
 A prompt is never cut: one that leaves no room for `max_tokens` in the model's context is refused.
 """
 
@@ -36,6 +37,7 @@ MAX_DEPTH = 32  # the schema nests a few levels; deeper JSON is refused
 MAX_STOP = 4  # stop strings, as in the OpenAI API
 DEFAULT_MAX_TOKENS = 256  # new tokens when the request names none (less when the context has less room)
 DEFAULT_MAX_QUEUE = 64  # requests held at once (waiting or generating); more are answered 429
+BODY_TIMEOUT_S = 30.0  # a slow client cannot hold its place in the queue longer
 EXACT_CHARS = 256 * 1024  # prompts up to this many characters are counted exactly; longer ones by their start
 INT64 = 2**63
 # Keys the server honours, and keys it accepts only at their "off" value (null, false, 0, empty, or the one shown).
@@ -92,6 +94,12 @@ class TooLarge(RequestError):
     """A body over MAX_BODY_BYTES: 413."""
 
     status = 413
+
+
+class SlowBody(RequestError):
+    """A body that took over BODY_TIMEOUT_S to arrive (it held a place in the queue): 408."""
+
+    status = 408
 
 
 class Busy(RequestError):
@@ -503,12 +511,16 @@ def build_app(
 
     async def complete(request: Request) -> JSONResponse:
         nonlocal held
-        context = context_length(backend.loaded())
-        parsed = parse_request(parse_body(await _read_body(request)), backend.batch_size, context)
-        if held >= max_queue:
+        if held >= max_queue:  # before the body is read: the queue bounds the memory bodies take too
             raise Busy(f"the server holds {max_queue} requests already (asasql serve --max-queue): retry later")
         held += 1
         try:
+            context = context_length(backend.loaded())
+            try:
+                raw = await asyncio.wait_for(_read_body(request), BODY_TIMEOUT_S)
+            except TimeoutError:
+                raise SlowBody(f"the body did not arrive within {BODY_TIMEOUT_S:g} s") from None
+            parsed = parse_request(parse_body(raw), backend.batch_size, context)
             ids = await asyncio.to_thread(tokenize, parsed.prompt, context)
             sampling = fit_to_context(parsed, len(ids), context)
             outputs = await asyncio.wrap_future(batcher.submit(ids, sampling))
