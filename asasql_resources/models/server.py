@@ -506,8 +506,11 @@ def build_app(
             raise BadRequest(f"the model's chat template refuses these messages: {error}", "messages") from None
         return prompt_ids(backend.loaded().tokenizer, text, context)
 
+    started = int(time.time())
+
     async def models(_: Request) -> JSONResponse:
-        return JSONResponse({"object": "list", "data": [{"id": model_name, "object": "model", "owned_by": "asasql"}]})
+        model = {"id": model_name, "object": "model", "created": started, "owned_by": "asasql"}
+        return JSONResponse({"object": "list", "data": [model]})
 
     async def complete(request: Request) -> JSONResponse:
         nonlocal held
