@@ -1,10 +1,36 @@
 """The layout of one ASASQL_HOME folder."""
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 UNPARTITIONED = "_"
+SECRET_FILE = ".secret"
+# Folders of a home that hold Parquet files written by the pipeline (and signed with the home's secret).
+DATA_FOLDERS = ("parquet", "ledger", "cache", "models")
+# An asset or partition name becomes one path component: no separator, no dot-only name, bounded length.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=-]{0,127}$")
+
+
+class UnsafeName(ValueError):
+    """An asset, partition or round name that cannot be one file name inside the home."""
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A name for an error message: its repr, cut to `limit` characters with its full length noted."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(value)} characters)"
+
+
+def check_name(kind: str, name: str) -> str:
+    """The name when it is one safe path component (letters, digits, _ . = -; at most 128), else UnsafeName."""
+    if not isinstance(name, str) or not SAFE_NAME.match(name) or set(name) == {"."}:
+        raise UnsafeName(
+            f"{kind} {shown(str(name))} cannot name a file in the home: use at most 128 letters, digits, "
+            "'_', '.', '=' or '-', not starting with '.' or '-'"
+        )
+    return name
 
 
 def resolve_home(home: str | os.PathLike[str] | None = None) -> Path:
@@ -60,10 +86,31 @@ class Home:
         return self.root / "annotations"
 
     @property
+    def secret(self) -> Path:
+        """The per-home key that signs the pipeline's Parquet files (mode 0600, outside every data folder)."""
+        return self.root / SECRET_FILE
+
+    @property
     def dagster(self) -> Path:
         """The default DAGSTER_HOME."""
         return self.root / "dagster"
 
     def asset_file(self, asset: str, partition: str | None) -> Path:
-        """Where one asset (partition) is stored."""
+        """Where one asset (partition) is stored; UnsafeName when a name would leave its folder."""
+        check_name("asset", asset)
+        if partition is not None:
+            check_name("partition key", partition)
+            if partition == UNPARTITIONED:
+                raise UnsafeName(f"partition key {partition!r} is reserved for unpartitioned assets")
         return self.parquet / asset / f"{partition or UNPARTITIONED}.parquet"
+
+    def annotation_file(self, round_key: str) -> Path:
+        """The workbook of one round in the annotations folder; UnsafeName when the key would leave it."""
+        return self.annotations / f"{check_name('round', round_key)}.xlsx"
+
+    def inside(self, path: Path) -> Path:
+        """The path resolved (links followed); UnsafeName unless it lies inside the home."""
+        resolved = path.resolve()
+        if not resolved.is_relative_to(self.root.resolve()):
+            raise UnsafeName(f"{path} resolves to {resolved}, outside the home {self.root}")
+        return resolved

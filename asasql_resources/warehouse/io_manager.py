@@ -2,13 +2,15 @@
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 
 import dagster as dg
 import polars as pl
 from pydantic import Field, PrivateAttr
 
-from asasql_resources.warehouse.home import Home, resolve_home
+from asasql_resources.warehouse.home import Home, check_name, resolve_home
 from asasql_resources.warehouse.ledger import MaterializationRecord, append_record
+from asasql_resources.warehouse.secret import ensure_key
 from asasql_resources.warehouse.store import DamagedFile, content_hash, read_frame, write_frame
 from asasql_resources.warehouse.views import rebuild_views
 
@@ -22,6 +24,8 @@ RESERVED_PARTITION_COLUMNS = ("round", "partition")
 PARTITIONS_KEY = "asasql/partitions"
 MATERIALIZED_PARTITIONS = "materialized"
 OPTIONAL_KEY = "asasql/optional"
+# Run tags that carry the partition key(s) a run writes.
+PARTITION_TAGS = ("dagster/partition", "dagster/asset_partition_range_start", "dagster/asset_partition_range_end")
 
 
 def asset_name(key: dg.AssetKey) -> str:
@@ -53,6 +57,20 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         """The paths of the configured home."""
         return Home(resolve_home(self.home))
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Before any step computes: refuse a run whose partition key cannot name a file; make the home's secret."""
+        run = context.run
+        for tag in PARTITION_TAGS if run is not None else ():
+            if tag in run.tags:
+                check_name("partition key", run.tags[tag])
+        ensure_key(self.layout)
+
+    def file(self, asset: str, partition: str | None) -> Path:
+        """Where an asset (partition) is stored; UnsafeName when a name or a link would lead outside the home."""
+        path = self.layout.asset_file(asset, partition)
+        self.layout.inside(path)
+        return path
+
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame) -> None:
         """Write the frame atomically, append a ledger row, and swap in the rebuilt views."""
         asset = asset_name(context.asset_key)
@@ -64,7 +82,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             if clashes:
                 raise ValueError(f"asset {asset}: columns {clashes} are added by the partitioned view; rename them")
         data_version = _metadata_value(context.output_metadata, DATA_VERSION_KEY) or content_hash(obj)
-        path = self.layout.asset_file(asset, partition)
+        path = self.file(asset, partition)
         write_frame(obj, path, str(data_version))
         upstream = self._loaded.pop((context.run_id, context.step_key), {})
         extra = _metadata_value(context.output_metadata, EXTRA_UPSTREAM_KEY)
@@ -99,9 +117,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         loaded = self._loaded.setdefault(step, {})
         metadata = context.definition_metadata or {}
         if metadata.get(PARTITIONS_KEY) == MATERIALIZED_PARTITIONS:
-            present = [p for p in partitions if p is not None and self.layout.asset_file(asset, p).exists()]
+            present = [p for p in partitions if p is not None and self.file(asset, p).exists()]
             return {partition: self._read(asset, partition, loaded) for partition in present}
-        if metadata.get(OPTIONAL_KEY) and partitions == [None] and not self.layout.asset_file(asset, None).exists():
+        if metadata.get(OPTIONAL_KEY) and partitions == [None] and not self.file(asset, None).exists():
             return None
         frames = []
         for partition in partitions:
@@ -113,7 +131,7 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
 
     def _read(self, asset: str, partition: str | None, loaded: dict[str, str]) -> pl.DataFrame:
         """One stored asset (partition), its data version noted among the step's upstream versions."""
-        path = self.layout.asset_file(asset, partition)
+        path = self.file(asset, partition)
         if not path.exists():
             raise FileNotFoundError(
                 f"{version_label(asset, partition)} has not been materialized in {self.layout.root} "

@@ -1,15 +1,14 @@
 """Rebuild `warehouse.duckdb`, a file of views only, into a temporary file and swap it in."""
 
-import fcntl
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 
 from asasql_resources.warehouse.home import UNPARTITIONED, Home
+from asasql_resources.warehouse.lock import home_lock
+from asasql_resources.warehouse.secret import ensure_key_locked
 from asasql_resources.warehouse.segments import empty_select_sql, readable_segments, segment_tables
 
 LOG = logging.getLogger(__name__)
@@ -56,25 +55,14 @@ def view_definitions(home: Home) -> dict[str, str]:
     return views
 
 
-@contextmanager
-def _rebuild_lock(home: Home) -> Iterator[None]:
-    """Serialise rebuilds across processes, so the last swap always reflects the last write."""
-    home.root.mkdir(parents=True, exist_ok=True)
-    with open(home.root / ".warehouse.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def rebuild_views(home: Home) -> list[str]:
     """Write all views into a fresh DuckDB file and swap it in with os.replace; return the names of those made.
 
     A view whose files cannot be read (a damaged Parquet file) is left out with a warning, so that one bad file
     never fails the materialization of another asset; it comes back once its asset is written again.
     """
-    with _rebuild_lock(home):
+    with home_lock(home):
+        ensure_key_locked(home)
         for leftover in home.root.glob(".warehouse.*.duckdb.tmp*"):
             leftover.unlink(missing_ok=True)
         temporary = home.root / f".warehouse.{os.getpid()}.duckdb.tmp"
