@@ -3,7 +3,7 @@
 import dagster as dg
 
 from asasql_assets.active.assets import labeled_rounds
-from asasql_assets.partitions import ROUNDS, round_number
+from asasql_assets.partitions import ROUNDS, checked_round
 from asasql_resources.annotation import Annotator, workbook_status
 from asasql_resources.warehouse import WarehouseIOManager
 
@@ -26,8 +26,10 @@ def annotation_workbooks(
     requests, waiting = [], []
     for path in sorted(folder.glob("round_*.xlsx")):
         try:
-            round_number(path.stem)
+            checked_round(path.stem)  # round_<digits> only: the stem becomes a partition key and file names
         except ValueError:
+            continue
+        if not path.is_file():
             continue
         status = workbook_status(path)
         if path.stem not in known or not status.complete:

@@ -9,7 +9,7 @@ from pathlib import Path
 import duckdb
 
 from asasql_resources.domain import Domain, DomainValidationError, load_domain
-from asasql_resources.warehouse import Home, connect_readonly, resolve_home
+from asasql_resources.warehouse import Home, NoWarehouse, open_warehouse, resolve_home
 
 EXIT_INVALID = 2
 
@@ -70,10 +70,26 @@ def validate(domain: Path, annotator: str | None = None) -> int:
 
 
 def sql(query: str, home: Path | None, output: str, max_rows: int) -> int:
-    """Run one read-only query on the warehouse and print it as a table, CSV or JSON lines."""
-    con = connect_readonly(Home(resolve_home(home)))
+    """Run one read-only SELECT on the warehouse's views and print it as a table, CSV or JSON lines."""
+    from asasql_resources.sandbox.policy import check_sql  # here, so that `validate` does not load the sandbox
+
+    problem = _arguments_problem(query, max_rows)
+    if problem is None:
+        check = check_sql(query)
+        problem = None if check.ok else f"refused: {check.reason} (asasql sql runs one SELECT or WITH statement)"
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     try:
-        relation = con.sql(query)
+        con = open_warehouse(Home(resolve_home(home)))
+    except NoWarehouse as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except duckdb.Error as error:
+        print(f"error: cannot open the warehouse: {_first_line(error)}", file=sys.stderr)
+        return 1
+    try:
+        relation = con.sql(check.sql)
         if relation is None:
             print("ok")
         elif output == "table":
@@ -86,6 +102,26 @@ def sql(query: str, home: Path | None, output: str, max_rows: int) -> int:
     finally:
         con.close()
     return 0
+
+
+MAX_SHOWN_ROWS = 1_000_000
+
+
+def _arguments_problem(query: str, max_rows: int) -> str | None:
+    """Why `asasql sql` refuses its arguments before the statement policy looks at the query, or None."""
+    if not 1 <= max_rows <= MAX_SHOWN_ROWS:
+        return f"--max-rows must be a whole number from 1 to {MAX_SHOWN_ROWS}, got {max_rows}"
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return f"the query is not valid UTF-8 (character {error.start + 1})"
+    return None
+
+
+def _first_line(error: Exception) -> str:
+    """The first line of an error's message."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _print_rows(columns: list[str], rows: list[tuple], output: str) -> None:

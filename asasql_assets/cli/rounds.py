@@ -3,8 +3,10 @@
 import sys
 from pathlib import Path
 
+import polars as pl
+
 from asasql_assets.cli.inspect import EXIT_INVALID
-from asasql_resources.warehouse import Home, read_frame, resolve_home
+from asasql_resources.warehouse import DamagedFile, Home, UnsafeName, read_frame, resolve_home
 
 
 def _known_rounds(instance: object) -> list[str]:
@@ -27,27 +29,43 @@ def new_round(home_arg: Path | None, domain: Path | None) -> int:
     return 0
 
 
+class RoundProblem(Exception):
+    """Why a command cannot use a round; printed as one line, exit 2."""
+
+
+def _round_files(command: str, round_arg: str, home: Home) -> tuple[Path, pl.DataFrame]:
+    """The round's workbook path inside the annotations folder, and its selected pairs; RoundProblem otherwise."""
+    from asasql_assets.active.labeling import selected_items
+    from asasql_assets.partitions import checked_round
+
+    try:
+        key = checked_round(round_arg)
+        workbook = home.annotation_file(key)
+        selection, pool = home.asset_file("clusters", key), home.asset_file("extracted_columns", None)
+        home.inside(selection)
+        home.inside(pool)
+    except (ValueError, UnsafeName) as error:
+        raise RoundProblem(f"{command} ROUND: {error}") from None
+    if not selection.exists() or not pool.exists():
+        missing = f"clusters[{key}]" if not selection.exists() else "extracted_columns"
+        raise RoundProblem(f"{missing} is not materialized in {home.root}; run the round first")
+    try:
+        return workbook, selected_items(read_frame(selection)[0], read_frame(pool)[0])
+    except DamagedFile as error:
+        raise RoundProblem(f"{error} (re-run the round to rebuild it)") from None
+
+
 def export(round_arg: str, home_arg: Path | None, overwrite: bool) -> int:
     """Write annotations/<round>.xlsx from the round's selected pairs."""
-    from asasql_assets.active.labeling import selected_items
-    from asasql_assets.partitions import round_number
     from asasql_resources.annotation import export_workbook
 
     home = Home(resolve_home(home_arg))
     try:
-        round_number(round_arg)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_INVALID
-    selection = home.asset_file("clusters", round_arg)
-    pool = home.asset_file("extracted_columns", None)
-    if not selection.exists() or not pool.exists():
-        print(f"error: clusters[{round_arg}] is not materialized in {home.root}; run the round first", file=sys.stderr)
-        return EXIT_INVALID
-    items = selected_items(read_frame(selection)[0], read_frame(pool)[0])
-    path = home.annotations / f"{round_arg}.xlsx"
-    try:
+        path, items = _round_files("annotate export", round_arg, home)
         export_workbook(items, path, round_arg, overwrite=overwrite)
+    except RoundProblem as problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     except (ValueError, FileExistsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_INVALID
@@ -58,16 +76,14 @@ def export(round_arg: str, home_arg: Path | None, overwrite: bool) -> int:
 
 def import_labels(round_arg: str, home_arg: Path | None, domain: Path | None) -> int:
     """Validate annotations/<round>.xlsx, then materialize labeled_rounds[round] from it through Dagster."""
-    from asasql_assets.active.labeling import selected_items
     from asasql_resources.annotation import AnnotationError, read_workbook
 
     home = Home(resolve_home(home_arg))
-    path = home.annotations / f"{round_arg}.xlsx"
-    selection = home.asset_file("clusters", round_arg)
-    if not selection.exists():
-        print(f"error: clusters[{round_arg}] is not materialized in {home.root}", file=sys.stderr)
+    try:
+        path, expected = _round_files("annotate import", round_arg, home)
+    except RoundProblem as problem:
+        print(f"error: {problem}", file=sys.stderr)
         return EXIT_INVALID
-    expected = selected_items(read_frame(selection)[0], read_frame(home.asset_file("extracted_columns", None))[0])
     try:
         read_workbook(path, round_arg, expected["candidate_id"].to_list(), require_complete=True)
     except (AnnotationError, FileNotFoundError, ValueError) as error:
