@@ -37,6 +37,18 @@ class LoadedModel:
     prefixes: PrefixStore = field(default_factory=PrefixStore)
 
 
+@dataclass(frozen=True)
+class Generated:
+    """One completion: its text (cut at a stop string), the tokens generated for it, and whether it stopped.
+
+    `stopped` is true when an end token or a stop string ended it, false when it ran to max_new_tokens.
+    """
+
+    text: str
+    tokens: int
+    stopped: bool
+
+
 _LOADED: dict[tuple[str, str, str], LoadedModel] = {}
 
 
@@ -139,20 +151,36 @@ class LocalChatBackend:
     def generate(
         self, prompts: Sequence[ChatPrompt], sampling: Sampling, progress: Progress | None = None
     ) -> list[list[str]]:
-        """n completions per prompt, in input order; a batch holds prompts that share their start (prefix_batches)."""
+        """n completions per prompt, in input order, each rendered and cut to leave room for max_new_tokens."""
         loaded = self.loaded()
         texts = [self.render(p) for p in prompts]
         encoded = [loaded.tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
         limit = self._prompt_limit(loaded, sampling)
         encoded = [self._truncate(ids, limit) for ids in encoded]
-        results: list[list[str]] = [[] for _ in prompts]
+        return [[g.text for g in generated] for generated in self.generate_ids(encoded, sampling, progress)]
+
+    def generate_ids(
+        self,
+        prompts: Sequence[list[int]],
+        sampling: Sampling,
+        progress: Progress | None = None,
+        packs: LinearPacks | None = None,
+    ) -> list[list[Generated]]:
+        """n completions per tokenized prompt, in input order, with their token counts; prompts are not cut.
+
+        A batch holds prompts that share their start (prefix_batches). `packs` holds the packed weights for the
+        call; without it, the backend's kept ones (keep_packed) or a store freed when the call ends.
+        """
+        loaded = self.loaded()
+        results: list[list[Generated]] = [[] for _ in prompts]
         done = 0
-        packs = self._kept_packs if self._kept_packs is not None else LinearPacks()
+        if packs is None:
+            packs = self._kept_packs if self._kept_packs is not None else LinearPacks()
         with reused_cache_memory():
-            for indices in prefix_batches(encoded, max(1, self.batch_size // sampling.n)):
-                batch = [encoded[i] for i in indices]
+            for indices in prefix_batches(prompts, max(1, self.batch_size // sampling.n)):
+                batch = [prompts[i] for i in indices]
                 for i, completions in zip(
-                    indices, self._generate_batch(loaded, batch, sampling, done, packs), strict=False
+                    indices, self._generate_batch(loaded, batch, sampling, done, packs), strict=True
                 ):
                     results[i] = completions
                 done += len(indices)
@@ -174,7 +202,7 @@ class LocalChatBackend:
 
     def _generate_batch(
         self, loaded: LoadedModel, batch: list[list[int]], sampling: Sampling, offset: int, packs: LinearPacks
-    ) -> list[list[str]]:
+    ) -> list[list[Generated]]:
         """One decode of a batch of prompts, each repeated n times."""
         tokenizer, model = loaded.tokenizer, loaded.model
         generator = None
@@ -198,5 +226,8 @@ class LocalChatBackend:
         self.stats.prompts += len(batch)
         self.stats.completions += len(new)
         self.stats.new_tokens += sum(len(ids) for ids in new)
-        texts = [sampling.cut(text) for text in tokenizer.batch_decode(new, skip_special_tokens=True)]
-        return [texts[i * sampling.n : (i + 1) * sampling.n] for i in range(len(batch))]
+        generated = []
+        for ids, text in zip(new, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
+            kept = sampling.cut(text)
+            generated.append(Generated(kept, len(ids), len(ids) < sampling.max_new_tokens or kept != text))
+        return [generated[i * sampling.n : (i + 1) * sampling.n] for i in range(len(batch))]

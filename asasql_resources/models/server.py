@@ -16,7 +16,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-import torch
 import uvicorn
 from jinja2.exceptions import TemplateError
 from starlette.applications import Starlette
@@ -26,8 +25,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from transformers import PreTrainedTokenizerBase
 
-from asasql_resources.models.decode import decode, eos_ids, prefix_batches, reused_cache_memory, tokens_containing
-from asasql_resources.models.local import LoadedModel, LocalChatBackend
+from asasql_resources.models.local import Generated, LoadedModel, LocalChatBackend
 from asasql_resources.models.packed import LinearPacks
 from asasql_resources.models.prompts import ChatPrompt
 from asasql_resources.models.sampling import Sampling
@@ -357,65 +355,13 @@ def context_length(loaded: LoadedModel) -> int:
     return getattr(loaded.model.config, "max_position_embeddings", None) or 2048
 
 
-@dataclass(frozen=True)
-class Completion:
-    """One choice: its text, the tokens generated for it, and why it ended ("stop" or "length")."""
-
-    text: str
-    tokens: int
-    finish_reason: str
-
-
-def generate_counted(
-    backend: LocalChatBackend, prompts: Sequence[list[int]], sampling: Sampling, packs: LinearPacks
-) -> list[list[Completion]]:
-    """n completions per tokenized prompt with their token counts; LocalChatBackend.generate's batching, no cut."""
-    loaded = backend.loaded()
-    tokenizer, model = loaded.tokenizer, loaded.model
-    results: list[list[Completion]] = [[] for _ in prompts]
-    done = 0
-    with reused_cache_memory(), torch.inference_mode():
-        for indices in prefix_batches(prompts, max(1, backend.batch_size // sampling.n)):
-            batch = [prompts[i] for i in indices]
-            generator = None
-            if not sampling.greedy:
-                generator = torch.Generator(device=backend.device).manual_seed((sampling.seed or 0) + done)
-            start = time.perf_counter()
-            new = decode(
-                model,
-                [ids for ids in batch for _ in range(sampling.n)],
-                sampling,
-                eos_ids(model, tokenizer.eos_token_id),
-                tokenizer.pad_token_id,
-                generator,
-                tokens_containing(tokenizer, sampling.stop),
-                loaded.prefixes,
-                packs,
-            )
-            stats = backend.stats
-            stats.seconds += time.perf_counter() - start
-            stats.model_calls += 1
-            stats.prompts += len(batch)
-            stats.completions += len(new)
-            stats.new_tokens += sum(len(ids) for ids in new)
-            choices = []
-            for ids, text in zip(new, tokenizer.batch_decode(new, skip_special_tokens=True), strict=True):
-                kept = sampling.cut(text)
-                ended = len(ids) >= sampling.max_new_tokens and kept == text
-                choices.append(Completion(kept, len(ids), "length" if ended else "stop"))
-            for j, i in enumerate(indices):
-                results[i] = choices[j * sampling.n : (j + 1) * sampling.n]
-            done += len(indices)
-    return results
-
-
 @dataclass
 class _Pending:
     """A tokenized request waiting for its batch."""
 
     ids: list[int]
     sampling: Sampling
-    future: Future[list[Completion]] = field(default_factory=Future)
+    future: Future[list[Generated]] = field(default_factory=Future)
 
 
 class DynamicBatcher:
@@ -430,7 +376,7 @@ class DynamicBatcher:
         self._lock = threading.Condition()
         threading.Thread(target=self._work, daemon=True, name="asasql-batcher").start()
 
-    def submit(self, ids: list[int], sampling: Sampling) -> Future[list[Completion]]:
+    def submit(self, ids: list[int], sampling: Sampling) -> Future[list[Generated]]:
         """Queue a tokenized prompt; the future holds its n completions."""
         pending = _Pending(ids, sampling)
         with self._lock:
@@ -458,7 +404,7 @@ class DynamicBatcher:
     def _run(self, members: list[_Pending], sampling: Sampling) -> None:
         """Generate for a group; if the group fails, each member again alone, so one bad request fails only itself."""
         try:
-            results = generate_counted(self.backend, [m.ids for m in members], sampling, self.packs)
+            results = self.backend.generate_ids([m.ids for m in members], sampling, packs=self.packs)
         except Exception as error:  # noqa: BLE001 - handed back to the waiting requests
             if len(members) == 1:
                 members[0].future.set_exception(error)
@@ -541,7 +487,7 @@ def build_app(
                         "index": i,
                         "message": {"role": "assistant", "content": o.text},
                         "logprobs": None,
-                        "finish_reason": o.finish_reason,
+                        "finish_reason": "stop" if o.stopped else "length",
                     }
                     for i, o in enumerate(outputs)
                 ],
