@@ -23,7 +23,7 @@ def round_key(number: int) -> str:
 
 def round_number(key: str) -> int:
     """The number of a round key such as round_3; anything else is refused with the expected form."""
-    match = ROUND_KEY.match(key.strip()) if isinstance(key, str) else None
+    match = ROUND_KEY.fullmatch(key.strip()) if isinstance(key, str) else None
     if match is None:
         raise ValueError(f"{shown(str(key))} is not a round: {ROUND_FORM}")
     return int(match.group(1))

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import logging
 import shutil
 import sys
 from pathlib import Path
@@ -73,6 +74,7 @@ def sql(query: str, home: Path | None, output: str, max_rows: int) -> int:
     """Run one read-only SELECT on the warehouse's views and print it as a table, CSV or JSON lines."""
     from asasql_resources.sandbox.policy import check_sql  # here, so that `validate` does not load the sandbox
 
+    logging.getLogger("sqlglot").setLevel(logging.ERROR)  # its warnings would add lines to a refusal
     problem = _arguments_problem(query, max_rows)
     if problem is None:
         check = check_sql(query)
@@ -96,6 +98,9 @@ def sql(query: str, home: Path | None, output: str, max_rows: int) -> int:
             relation.show(max_rows=max_rows, max_width=shutil.get_terminal_size((160, 40)).columns)
         else:
             _print_rows(relation.columns, relation.fetchall(), output)
+    except duckdb.ParserException as error:
+        print(f"error: {_first_line(error)}", file=sys.stderr)
+        return EXIT_INVALID
     except duckdb.Error as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

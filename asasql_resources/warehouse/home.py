@@ -25,7 +25,7 @@ def shown(value: str, limit: int = 60) -> str:
 
 def check_name(kind: str, name: str) -> str:
     """The name when it is one safe path component (letters, digits, _ . = -; at most 128), else UnsafeName."""
-    if not isinstance(name, str) or not SAFE_NAME.match(name) or set(name) == {"."}:
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
         raise UnsafeName(
             f"{kind} {shown(str(name))} cannot name a file in the home: use at most 128 letters, digits, "
             "'_', '.', '=' or '-', not starting with '.' or '-'"

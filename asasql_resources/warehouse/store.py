@@ -195,8 +195,8 @@ def read_table(path: Path, key: bytes | None) -> pa.Table:
     try:
         with pq.ParquetFile(pa.BufferReader(data), page_checksum_verification=True) as file:
             footer = file.metadata.metadata
-            if footer and key is not None:
-                _check_mac(path, data, footer, key)
+            if key is not None:
+                _check_mac(path, data, footer or {}, key)
             table = file.read()
     except DamagedFile:
         raise
