@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
+import os
+import pickle
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +24,9 @@ from asasql_resources.sandbox import (
     build_instance,
     infer_type,
     lock_down,
+    worker,
 )
+from asasql_resources.sandbox.worker import open_instance, run_statement
 
 CORPUS = Path(__file__).parent / "data" / "hostile_sql.jsonl"
 TIMEOUT_S = 1.0
@@ -145,7 +150,7 @@ def test_hostile_statement_is_stopped_and_harmless(
     assert result.error
     assert result.rows == [] and result.row_count == 0
     if entry["kind"].startswith("runaway_"):
-        assert "time limit exceeded" in result.error or "memory limit exceeded" in result.error
+        assert any(f"{bound} limit exceeded" in result.error for bound in ("time", "memory", "result")), result.error
     assert _snapshot(sentinel_dir) == before
     assert session.execute("SELECT count(*) FROM orders").rows == [(24,)]
 
@@ -185,7 +190,8 @@ def test_locked_engine_refuses_without_the_policy(
         settings = dict(
             con.execute(
                 "SELECT name, value FROM duckdb_settings() WHERE name IN ('enable_external_access',"
-                " 'lock_configuration', 'threads', 'temp_directory', 'allowed_directories', 'allowed_paths')"
+                " 'lock_configuration', 'threads', 'temp_directory', 'allowed_directories', 'allowed_paths',"
+                " 'home_directory', 'secret_directory')"
             ).fetchall()
         )
     finally:
@@ -197,6 +203,8 @@ def test_locked_engine_refuses_without_the_policy(
         "temp_directory": "",
         "allowed_directories": "[]",
         "allowed_paths": "[]",
+        "home_directory": "",
+        "secret_directory": "",
     }
     assert _snapshot(sentinel_dir) == before
 
@@ -276,36 +284,34 @@ def test_closed_session_answers_with_an_error() -> None:
     s.close()  # closing twice is fine
 
 
-class _Faulty:
-    """Delegates to a real connection, except for the attributes a test replaces."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, **replaced: object) -> None:
-        self._con = con
-        self._replaced = replaced
-
-    def __getattr__(self, name: str) -> object:
-        return self._replaced[name] if name in self._replaced else getattr(self._con, name)
-
-
-def _raise_memory_error(*_: object) -> None:
-    raise MemoryError("no room for the rows")
-
-
-def test_python_side_failure_is_a_result_not_an_exception() -> None:
-    con = build_instance(None, _catalog())
-    with SandboxSession(_Faulty(con, fetchmany=_raise_memory_error)) as s:  # type: ignore[arg-type]
-        result = s.execute("SELECT 1")
+def test_python_side_failure_is_a_result_not_an_exception(session: SandboxSession) -> None:
+    # DuckDB holds this interval; Python's timedelta cannot, so converting the row fails in Python.
+    result = session.execute("SELECT INTERVAL 100000000 YEAR AS far")
     assert not result.ok and not result.refused
-    assert result.error == "MemoryError: no room for the rows"
+    assert result.error is not None and result.error.startswith("OverflowError")
+    assert session.execute("SELECT 1").rows == [(1,)]
 
 
-def test_engine_parser_must_agree_with_the_policy() -> None:
-    con = build_instance(None, _catalog())
-    two = con.extract_statements("SELECT 1; SELECT 2")
-    with SandboxSession(_Faulty(con, extract_statements=lambda _: two)) as s:  # type: ignore[arg-type]
-        result = s.execute("SELECT 1")
-    assert not result.ok and result.refused
-    assert result.error == "DuckDB does not parse it as a single SELECT statement"
+def test_engine_parser_must_agree_with_the_policy(tmp_path: Path) -> None:
+    # The worker's own check, on a real locked instance: sqlglot is not asked here.
+    database = tmp_path / "one.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("CREATE TABLE t AS SELECT 1 AS a")
+    con = open_instance(str(database), "64MiB")
+    try:
+        two = run_statement(con, "SELECT 1; SELECT 2", max_rows=10, max_bytes=1000)
+        write = run_statement(con, "INSERT INTO t VALUES (2)", max_rows=10, max_bytes=1000)
+        one = run_statement(con, "SELECT a FROM t", max_rows=10, max_bytes=1000)
+    finally:
+        con.close()
+    assert two == {
+        "ok": False,
+        "error": "DuckDB does not parse it as a single SELECT statement",
+        "refused": True,
+        "fatal": False,
+    }
+    assert write["error"] == two["error"]
+    assert one == {"ok": True, "columns": ["a"], "rows": [(1,)], "truncated": False}
 
 
 def test_session_rejects_bad_limits() -> None:
@@ -314,6 +320,12 @@ def test_session_rejects_bad_limits() -> None:
         SandboxSession(con, timeout_s=0)
     with pytest.raises(ValueError, match="max_rows"):
         SandboxSession(con, max_rows=-1)
+    with pytest.raises(ValueError, match="max_bytes"):
+        SandboxSession(con, max_bytes=0)
+    with pytest.raises(ValueError, match="memory_limit"):
+        SandboxSession(con, memory_limit="lots")
+    with pytest.raises(ValueError, match="memory_limit"):
+        SandboxSession(con, memory_limit="1MB")  # too small to start a worker in
     con.close()
 
 
@@ -341,7 +353,7 @@ def _source_database(path: Path) -> None:
         con.execute("CREATE TABLE other.hidden AS SELECT 1 AS x")
 
 
-def test_build_instance_copies_a_database_file_read_only(tmp_path: Path) -> None:
+def test_build_instance_attaches_a_database_file_read_only(tmp_path: Path) -> None:
     source = tmp_path / "database.duckdb"
     _source_database(source)
     before = _snapshot(tmp_path)
@@ -350,15 +362,17 @@ def test_build_instance_copies_a_database_file_read_only(tmp_path: Path) -> None
         tables = con.execute(
             "SELECT database_name, schema_name, table_name FROM duckdb_tables() ORDER BY table_name"
         ).fetchall()
-        databases = {row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()}
         items = con.execute("SELECT * FROM items ORDER BY id").fetchall()
         price = con.execute("SELECT typeof(price), price FROM prices").fetchone()
+        cheap = con.execute("SELECT count(*) FROM cheap").fetchone()
+        with pytest.raises(duckdb.Error):
+            con.execute("INSERT INTO items VALUES (4, 'four')")
     finally:
         con.close()
-    assert tables == [("memory", "main", "items"), ("memory", "main", "prices")]
-    assert "src" not in databases
+    assert tables == [("sandbox", "other", "hidden"), ("sandbox", "main", "items"), ("sandbox", "main", "prices")]
     assert items == [(1, "one"), (2, "two"), (3, "three")]
     assert price is not None and price[0] == "DECIMAL(10,2)"
+    assert cheap == (0,)
     assert _snapshot(tmp_path) == before
 
 
@@ -461,3 +475,210 @@ def test_resource_checks_and_runs_inside_an_asset() -> None:
     outcome = dg.materialize([sandboxed], resources={"sandbox": SqlSandbox(timeout_s=1.5, synthetic_rows=21)})
     assert outcome.success
     assert outcome.output_for_node("sandboxed") == 21
+
+
+# --- hard bounds: the worker process, its deadline, its address space and the result caps ---
+
+MEMORY_LIMIT = "256MB"
+SLOW = [
+    # Binding copies each alias's expression into the next: planning time doubles per alias.
+    "SELECT 1 AS a0, " + ", ".join(f"a{i} + a{i} AS a{i + 1}" for i in range(26)),
+    "SELECT levenshtein(s, reverse(s)) FROM (SELECT string_agg(chr(65 + (range % 26)::INT), '') AS s"
+    " FROM range(80000))",
+    "SELECT count(*) FROM orders a, orders b, orders c, orders d, orders e, orders f, orders g, orders h",
+    "SELECT count(*) FROM range(1000000000) WHERE md5(range::VARCHAR) = 'x'",
+]
+GREEDY = [
+    "SELECT length(list_reduce(range(40), (a, x) -> a || a, 'xy'))",
+    "SELECT len(list_reduce(range(40), (a, x) -> list_concat(a, a), [1]))",
+    "SELECT length(format('{:>{}}', 'x', 1000000000))",
+    "SELECT len(list(range)) FROM range(300000000)",
+    "SELECT length(string_agg(repeat('x', 1000), '')) FROM range(2000000)",
+    "SELECT count(DISTINCT s) FROM (SELECT md5(range::VARCHAR) AS s FROM range(100000000))",
+]
+
+
+@pytest.fixture(scope="module")
+def bounded() -> Iterator[SandboxSession]:
+    with SqlSandbox(timeout_s=TIMEOUT_S, memory_limit=MEMORY_LIMIT).session(None, _catalog()) as s:
+        yield s
+
+
+@pytest.mark.parametrize("sql", SLOW)
+def test_planning_binding_and_execution_end_at_the_deadline(sql: str, bounded: SandboxSession) -> None:
+    started = time.monotonic()
+    result = bounded.execute(sql)
+    elapsed = time.monotonic() - started
+    assert not result.ok and result.refused, result
+    assert result.error == f"time limit exceeded: stopped after {TIMEOUT_S:g} s"
+    assert elapsed < TIMEOUT_S + 0.5  # the worker is killed at the deadline, not asked to stop
+    after = bounded.execute("SELECT count(*) FROM customers")
+    assert after.rows == [(24,)], after
+
+
+@pytest.mark.parametrize("sql", GREEDY)
+def test_memory_growth_is_bounded_by_the_limit(sql: str) -> None:
+    with SqlSandbox(timeout_s=10, memory_limit=MEMORY_LIMIT).session(None, _catalog()) as s:
+        assert s.execute("SELECT 1").ok
+        baseline = s.peak_rss_bytes
+        result = s.execute(sql)
+        peak = s.peak_rss_bytes
+        after = s.execute("SELECT count(*) FROM orders")
+    assert not result.ok and result.refused, result
+    assert result.error is not None and result.error.startswith("memory limit exceeded"), result.error
+    assert peak - baseline <= 256 * 10**6, (peak, baseline)
+    assert after.rows == [(24,)]
+
+
+def test_results_are_capped_in_bytes() -> None:
+    with SandboxSession(build_instance(None, _catalog()), max_bytes=100_000, max_rows=1000) as s:
+        wide = s.execute("SELECT repeat('x', 1000) || range AS s FROM range(1000)")
+        narrow = s.execute("SELECT range FROM range(500)")
+        huge = s.execute("SELECT string_agg('ab', '') FROM range(200000)")
+    assert wide.ok and wide.truncated and 50 < wide.row_count < 100
+    assert len(pickle.dumps(wide.rows)) <= 100_000
+    assert wide.rows[0] == ("x" * 1000 + "0",)
+    assert narrow.ok and not narrow.truncated and narrow.row_count == 500
+    assert not huge.ok and huge.refused
+    assert huge.error == "result limit exceeded: the first row alone is over 100000 bytes"
+
+
+def test_statements_run_in_one_persistent_small_isolated_worker() -> None:
+    with SqlSandbox().session(None, _catalog()) as session:
+        _check_one_small_worker(session)
+
+
+def _check_one_small_worker(session: SandboxSession) -> None:
+    pid = session.worker_pid
+    assert pid is not None and pid != os.getpid()
+    for i in range(40):
+        assert session.execute(f"SELECT {i} AS i").rows == [(i,)]
+    assert session.worker_pid == pid
+    command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    assert command[1:3] == [b"-I", str(Path(worker.__file__).resolve()).encode()]
+    assert b"HOME=/nonexistent" in environment
+    assert os.readlink(f"/proc/{pid}/cwd") == "/"
+    maps = Path(f"/proc/{pid}/maps").read_text(encoding="ascii", errors="replace")
+    assert "torch" not in maps and "dagster" not in maps
+    assert session.peak_rss_bytes < 200 * 2**20
+
+
+def test_a_killed_worker_is_restarted_for_the_next_statement() -> None:
+    with SqlSandbox(timeout_s=TIMEOUT_S).session(None, _catalog()) as s:
+        first = s.worker_pid
+        assert s.execute(NEVER_ENDING).error == f"time limit exceeded: stopped after {TIMEOUT_S:g} s"
+        assert s.worker_pid is None and first is not None and not Path(f"/proc/{first}").exists()
+        assert s.execute("SELECT count(*) FROM orders").rows == [(24,)]
+        assert s.workers_started == 2 and s.worker_pid not in (None, first)
+
+
+def test_an_unclosed_session_ends_its_worker_when_collected() -> None:
+    s = SqlSandbox().session(None, _catalog())
+    pid = s.worker_pid
+    assert pid is not None and Path(f"/proc/{pid}").exists()
+    del s
+    gc.collect()
+    assert not Path(f"/proc/{pid}").exists()
+
+
+def test_a_session_on_a_connection_copies_it_and_closes_it() -> None:
+    con = duckdb.connect(":memory:")
+    con.execute("CREATE TABLE t AS SELECT range AS a, 'v' || range AS b FROM range(3)")
+    con.execute("CREATE SCHEMA s")
+    con.execute("CREATE TABLE s.u AS SELECT 1.5::DECIMAL(4, 1) AS d, DATE '2024-02-29' AS day")
+    with SandboxSession(con) as session:
+        t = session.execute("SELECT * FROM t ORDER BY a")
+        u = session.execute("SELECT typeof(d), d, day FROM s.u")
+    with pytest.raises(duckdb.Error):
+        con.execute("SELECT 1")
+    assert t.rows == [(0, "v0"), (1, "v1"), (2, "v2")]
+    assert u.rows[0][0] == "DECIMAL(4,1)" and str(u.rows[0][1]) == "1.5" and u.rows[0][2].isoformat() == "2024-02-29"
+
+
+def test_a_file_that_is_not_a_database_fails_when_the_session_opens(tmp_path: Path) -> None:
+    bogus = tmp_path / "database.duckdb"
+    bogus.write_text("not a database", encoding="utf-8")
+    with pytest.raises(duckdb.Error):
+        SqlSandbox().session(bogus, _catalog())
+    with pytest.raises(FileNotFoundError):
+        SqlSandbox().session(tmp_path / "missing.duckdb", _catalog())
+
+
+# Catalog views that tell more than the sandbox's own tables: settings, attached files, secrets, ...
+LEAKS = [
+    "SELECT name, setting FROM pg_catalog.pg_settings",
+    "SELECT * FROM pg_settings",
+    "SELECT * FROM duckdb_databases",
+    "SELECT * FROM pragma_database_list",
+    "SELECT * FROM system.main.duckdb_databases",
+    "SELECT datname FROM pg_database",
+    "SELECT * FROM orders WHERE id IN (SELECT oid FROM pg_catalog.pg_class)",
+    'SELECT * FROM "DuckDB_Databases"',
+    "SELECT * FROM sqlite_master",
+    "SELECT * FROM temp.information_schema.tables",
+    "WITH pg_settings AS (SELECT 1 AS x) SELECT * FROM pg_settings",
+    "SELECT write_log('x')",
+]
+
+
+@pytest.mark.parametrize("sql", LEAKS)
+def test_catalog_leaks_are_refused(sql: str, session: SandboxSession) -> None:
+    result = session.execute(sql)
+    assert not result.ok and result.refused and result.error
+
+
+def test_information_schema_shows_the_sandbox_tables_and_no_paths(tmp_path: Path) -> None:
+    source = tmp_path / "private_home" / "database.duckdb"
+    source.parent.mkdir()
+    _source_database(source)
+    with SqlSandbox().session(source, _catalog()) as s:
+        answers = [
+            s.execute(f"SELECT * FROM information_schema.{view}")
+            for view in ("tables", "columns", "schemata", "views", "table_constraints")
+        ]
+        names = s.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'main' ORDER BY 1")
+    assert all(a.ok for a in answers)
+    assert "private_home" not in repr([a.rows for a in answers]) and str(tmp_path) not in repr(answers)
+    assert names.rows == [("cheap",), ("items",), ("prices",)]
+
+
+def test_a_lone_surrogate_is_a_result(session: SandboxSession) -> None:
+    for sql, dialect in (
+        ("SELECT '\udc80' AS x", "duckdb"),
+        ("SELECT 'a\ud800b'", "mysql"),
+        ("SELECT U&'\\D800'", "postgres"),
+    ):
+        result = session.execute(sql, dialect)
+        assert not result.ok and result.refused and result.error, (sql, result)
+
+
+@pytest.fixture(scope="module")
+def big_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB file over 250 MB: random 64-bit hashes do not compress."""
+    path = tmp_path_factory.mktemp("big") / "database.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE TABLE big AS SELECT range AS id, hash(range) AS h1, hash(range + 1) AS h2,"
+            " hash(range + 2) AS h3, hash(range + 3) AS h4 FROM range(8500000)"
+        )
+    assert path.stat().st_size > 250 * 10**6
+    return path
+
+
+def test_a_database_over_250_mb_works(big_database: Path) -> None:
+    before = (big_database.stat().st_size, big_database.stat().st_mtime_ns)
+    with SqlSandbox(timeout_s=20).session(big_database, pl.DataFrame()) as s:
+        count = s.execute("SELECT count(*), count(DISTINCT id % 7) FROM big")
+        scan = s.execute("SELECT sum(h1 % 1000), max(h4) FROM big")  # reads every page through a smaller buffer pool
+        top = s.execute("SELECT id FROM big ORDER BY h2 LIMIT 3")
+        peak = s.peak_rss_bytes
+    assert count.rows == [(8500000, 7)], count
+    assert scan.ok and top.ok and top.row_count == 3, (scan, top)
+    assert peak < 600 * 10**6
+    con = build_instance(big_database, pl.DataFrame())  # in-process, too
+    try:
+        assert con.execute("SELECT count(*) FROM big").fetchone() == (8500000,)
+    finally:
+        con.close()
+    assert (big_database.stat().st_size, big_database.stat().st_mtime_ns) == before

@@ -13,6 +13,8 @@ import polars as pl
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from asasql_resources.sandbox.worker import attach_read_only, lockdown_statements
+
 MIN_SYNTHETIC_ROWS = 1
 _MEMORY_LIMIT = re.compile(r"\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
 _INT = re.compile(r"[+-]?\d+", re.ASCII)
@@ -35,10 +37,13 @@ def build_instance(
         raise ValueError(f"rows_per_table must be at least {MIN_SYNTHETIC_ROWS}, got {rows_per_table}")
     con = duckdb.connect(":memory:")
     try:
+        con.execute(
+            "SET temp_directory = ''"
+        )  # before any allocation: the default .tmp could not be switched off later
         if database_path is None:
             synthesize_tables(con, catalog, rows_per_table=rows_per_table, seed=seed)
         else:
-            copy_tables(con, Path(database_path))
+            attach_database(con, Path(database_path))
         lock_down(con, memory_limit)
     except BaseException:
         con.close()
@@ -46,20 +51,11 @@ def build_instance(
     return con
 
 
-def copy_tables(con: duckdb.DuckDBPyConnection, database_path: Path) -> None:
-    """Copy every table of the file's main schema into `con`, attaching the file read-only."""
+def attach_database(con: duckdb.DuckDBPyConnection, database_path: Path) -> None:
+    """Attach the file read-only as the default catalog: read in place, so a file of any size works."""
     if not database_path.is_file():
         raise FileNotFoundError(f"no database file at {database_path}")
-    con.execute(f"ATTACH {_string_literal(str(database_path))} AS src (READ_ONLY)")
-    try:
-        names = con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE database_name = 'src' AND schema_name = 'main'"
-            " ORDER BY table_name"
-        ).fetchall()
-        for (name,) in names:
-            con.execute(f"CREATE TABLE memory.main.{_quote(name)} AS FROM src.main.{_quote(name)}")
-    finally:
-        con.execute("DETACH src")
+    attach_read_only(con, str(database_path))
 
 
 def synthesize_tables(con: duckdb.DuckDBPyConnection, catalog: pl.DataFrame, *, rows_per_table: int, seed: int) -> None:
@@ -84,21 +80,10 @@ def synthesize_tables(con: duckdb.DuckDBPyConnection, catalog: pl.DataFrame, *, 
 
 
 def lock_down(con: duckdb.DuckDBPyConnection, memory_limit: str = "512MB") -> None:
-    """Limit memory to `memory_limit` and threads to 1, cut off files, network and extensions, lock it."""
+    """Limit memory to `memory_limit` and threads to 1, cut off files, network, extensions and paths; lock it."""
     if not _MEMORY_LIMIT.fullmatch(memory_limit.strip()):
         raise ValueError(f"memory_limit must look like '512MB' or '1GiB', got {memory_limit!r}")
-    for statement in (
-        f"SET memory_limit = {_string_literal(memory_limit.strip())}",
-        "SET threads = 1",
-        "SET temp_directory = ''",  # no spilling to disk: a query that outgrows memory fails
-        "SET autoinstall_known_extensions = false",
-        "SET autoload_known_extensions = false",
-        "SET allow_community_extensions = false",
-        "SET allow_persistent_secrets = false",
-        "SET python_enable_replacements = false",
-        "SET enable_external_access = false",
-        "SET lock_configuration = true",
-    ):
+    for statement in lockdown_statements(memory_limit.strip()):
         con.execute(statement)
 
 
@@ -167,7 +152,3 @@ def _parses(parse: Callable[[str], object], text: str) -> bool:
 
 def _quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
-
-
-def _string_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

@@ -76,6 +76,7 @@ _FORBIDDEN_NAMES = frozenset(
         "truncate_duckdb_logs",
         "extension_versions",
         "load_extension",
+        "write_log",
     }
 )
 _FORBIDDEN_PREFIXES = (
@@ -95,6 +96,15 @@ _FORBIDDEN_PREFIXES = (
 )
 _FORBIDDEN_SUFFIXES = ("_scan",)
 _FORBIDDEN_FRAGMENTS = ("external_resource",)
+
+# Catalogs and schemas of DuckDB's own state (settings, attached files, functions); information_schema
+# stays readable, since it shows only the sandbox's tables and columns.
+_FORBIDDEN_CATALOGS = frozenset({"system", "temp"})
+_FORBIDDEN_SCHEMAS = frozenset({"pg_catalog"})
+# System views that resolve without a schema (duckdb_databases, pragma_database_list, pg_settings,
+# sqlite_master, ...): refused by name, wherever they appear and even if a CTE of that name exists,
+# since a CTE's scope does not reach every reference.
+_SYSTEM_VIEW_PREFIXES = ("duckdb_", "pragma_", "sqlite_", "pg_")
 
 # The only functions allowed in FROM / JOIN / LATERAL position.
 _TABLE_FUNCTIONS = frozenset({"range", "generate_series", "unnest"})
@@ -137,6 +147,7 @@ def _checked_duckdb_sql(sql: str, dialect: str) -> str:
         raise _Refusal(f"not a SQL string: got {type(sql).__name__}")
     if len(sql) > MAX_SQL_CHARS:
         raise _Refusal(f"statement too long: {len(sql)} characters (limit {MAX_SQL_CHARS})")
+    _check_text(sql)
     try:
         read = Dialect.get_or_raise(dialect)
     except ValueError:
@@ -148,11 +159,19 @@ def _checked_duckdb_sql(sql: str, dialect: str) -> str:
     except SqlglotError as error:
         raise _Refusal(f"cannot transpile from {dialect} to duckdb: {_first_line(error)}") from None
     # What runs is the DuckDB text, so it is parsed again and checked in full.
+    _check_text(duckdb_sql)  # escapes such as U&'\D800' can make a lone surrogate appear here
     tree = _single_select(duckdb_sql, Dialect.get_or_raise("duckdb"))
     _check_nodes(tree)
     _check_tables(tree)
     _check_functions(tree)
     return duckdb_sql
+
+
+def _check_text(sql: str) -> None:
+    try:
+        sql.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise _Refusal(f"not valid text: {error.reason} at position {error.start}") from None
 
 
 def _single_select(sql: str, dialect: Dialect) -> exp.Expression:
@@ -196,6 +215,13 @@ def _check_tables(tree: exp.Expression) -> None:
         for part in table.parts:
             if isinstance(part, exp.Identifier) and _PATH_LIKE.search(part.name):
                 raise _Refusal(f"table reference looks like a file or URL: {part.name!r}")
+        if not isinstance(table.this, exp.Identifier):
+            continue  # a table function: _check_functions judges it
+        catalog, schema, name = table.catalog.casefold(), table.db.casefold(), table.name.casefold()
+        if catalog in _FORBIDDEN_CATALOGS or schema in _FORBIDDEN_SCHEMAS:
+            raise _Refusal(f"system catalog reference is not allowed: {table.sql(dialect='duckdb')}")
+        if schema != "information_schema" and (name.startswith(_SYSTEM_VIEW_PREFIXES) or _is_forbidden(name)):
+            raise _Refusal(f"reference to a system view or function is not allowed: {table.name}")
 
 
 def _check_functions(tree: exp.Expression) -> None:
