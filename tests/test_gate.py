@@ -13,6 +13,8 @@ from asasql_resources.nl2sql.examples import Example
 from asasql_resources.nl2sql.gate import (
     BASE,
     FINE_TUNED,
+    Measured,
+    ValidationJudge,
     adopt,
     execution_accuracy,
     hold_out,
@@ -20,6 +22,7 @@ from asasql_resources.nl2sql.gate import (
     sql_template,
     validation_size,
 )
+from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.nl2sql.training import LABELED_SOURCES
 from asasql_resources.sandbox import SandboxSession, SqlSandbox
 
@@ -169,6 +172,28 @@ def test_the_gate_refuses_a_worse_adapter_and_adopts_a_better_one(session: Sandb
     for verdict in (refused, adopted, tie):
         chosen = verdict.val_ex_fine_tuned if verdict.adopted == FINE_TUNED else verdict.val_ex_base
         assert chosen >= verdict.val_ex_base
+
+
+def test_an_adapter_measured_in_training_is_not_decoded_again(session: SandboxSession) -> None:
+    pairs = _pairs()
+    three = dict(list(dict(pairs.iter_rows()).items())[:3])
+    refused = judge(Fake(three), Measured(0.5), pairs, session, "duckdb")
+    assert (refused.adopted, refused.val_ex_base, refused.val_ex_fine_tuned, refused.n_val_ex) == (BASE, 0.75, 0.5, 4)
+    adopted = judge(Fake(three), Measured(0.75), pairs, session, "duckdb")
+    assert adopted.adopted == FINE_TUNED
+
+
+def test_the_epoch_judge_scores_a_model_as_the_gate_would(session: SandboxSession, tiny_model: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+    pairs = _pairs()
+    validation = ValidationJudge(pairs, session, max_new_tokens=16)
+    direct = judge(
+        Fake({}), Predictor(lambda: (model, tokenizer), "t(a)", "duckdb"), pairs, session, "duckdb", max_new_tokens=16
+    )
+    assert validation.scorer("t(a)", "duckdb", None)(model, tokenizer) == direct.val_ex_fine_tuned
+    assert validation.identity != ValidationJudge(pairs.head(3), session, max_new_tokens=16).identity
 
 
 def test_nothing_to_validate_on_keeps_the_base(session: SandboxSession) -> None:

@@ -179,6 +179,26 @@ def test_early_stopping_restores_the_best_epoch(varied_model: ModelLocation, mon
     assert not all(torch.equal(restored[name], snapshots[2][name]) for name in restored)
 
 
+def test_with_a_score_the_best_answering_epoch_is_kept_whatever_its_loss(varied_model: ModelLocation) -> None:
+    scripted = iter([0.25, 0.5, 0.5, 0.25])  # epoch 3 ties epoch 2 on EX: the lower loss decides
+    snapshots: list[dict[str, torch.Tensor]] = []
+
+    def score(model: PeftModel, tokenizer: PreTrainedTokenizerBase) -> float:
+        assert not model.training, "an epoch is scored as it will answer: in eval mode"
+        snapshots.append(lora_weights(model))
+        return next(scripted)
+
+    settings = replace(FAST, epochs=4, patience=2)
+    model, _, report = train_sft(varied_model, toy_examples(), settings, score=score)
+    losses = [record["val_loss"] for record in report.history]
+    assert [record["val_ex"] for record in report.history] == [0.25, 0.5, 0.5, 0.25]
+    expected = 3 if losses[2] < losses[1] - settings.min_delta else 2
+    assert (report.best_epoch, report.val_ex) == (expected, 0.5)
+    restored = lora_weights(model)
+    assert all(torch.equal(restored[name], snapshots[expected - 1][name]) for name in restored)
+    assert report.as_metadata()["val_ex"] == 0.5
+
+
 @pytest.fixture(scope="module")
 def trained(varied_model: ModelLocation) -> tuple[PeftModel, PreTrainedTokenizerBase, sft.SftReport]:
     """A LoRA trained one epoch on the toy task."""

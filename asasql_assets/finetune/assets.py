@@ -21,12 +21,21 @@ from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS
 from asasql_resources.nl2sql.base import Nl2SqlBase
 from asasql_resources.nl2sql.finetune import SftSettings
-from asasql_resources.nl2sql.gate import BASE, FINE_TUNED, Verdict, gate_adapter, hold_out, record_verdict
+from asasql_resources.nl2sql.gate import (
+    BASE,
+    FINE_TUNED,
+    Measured,
+    ValidationJudge,
+    Verdict,
+    gate_adapter,
+    hold_out,
+    record_verdict,
+)
 from asasql_resources.nl2sql.prompt import DEFAULT_CONTEXT_CHARS, domain_schema_context
 from asasql_resources.nl2sql.training import EmptyTrainingSet, check_not_empty, labeled_only, train_or_reuse
 from asasql_resources.reward.model import RewardModel
 from asasql_resources.reward.scoring import score_pool
-from asasql_resources.sandbox import SqlSandbox
+from asasql_resources.sandbox import SandboxSession, SqlSandbox
 from asasql_resources.warehouse import WarehouseIOManager
 from asasql_resources.warehouse.io_manager import DATA_VERSION_KEY, MATERIALIZED_PARTITIONS, PARTITIONS_KEY
 
@@ -199,7 +208,8 @@ class Nl2SqlTrainingConfig(TrainingConfig):
         description="The do-no-harm gate: a seeded validation set is held out of training (20% of the distinct "
         "questions of the labeled rows, data_sample, labeled and corrected, at least 4 and at most 40; below 8 such "
         "questions, half of them, so none of a single one), together with every row sharing a held-out question or "
-        "SQL and every value swap made from a held-out pair or sharing its SQL template. The fine-tuned adapter is "
+        "SQL and every value swap made from a held-out pair or sharing its SQL template. Each epoch is scored on those pairs and the "
+        "best-answering one is kept (loss breaks ties, patience applies); the fine-tuned adapter is "
         "adopted only when its execution accuracy on those pairs is at least the base's (the same prompt and "
         "example bank); otherwise, or with nothing to validate on, nl2sql_model hands over the base with the "
         "bank. Off: nothing is held out and the adapter is adopted unchecked.",
@@ -250,19 +260,21 @@ def nl2sql_model(
             f"nl2sql_model: fine-tuning on {split.train.height} pairs; {split.validation.height} labeled pairs held "
             f"out to validate on ({split.kept_out} rows kept out of training with them)"
         )
-        metrics, reused = train_or_reuse(
-            nl2sql_base,
-            split.train,
-            schema_context,
-            dialect,
-            config.sft_settings(),
-            adapter_dir,
-            context.log.info,
-            embedder=bank_embedder,
-            merged_dir=folder / "merged" if config.save_merged else None,
-        )
-        if config.gate:
-            with sandbox.session(loaded.database_path, loaded.catalog) as session:
+        with sandbox.session(loaded.database_path, loaded.catalog) as session:
+            judge = _epoch_judge(split.validation, session, config.gate_max_new_tokens if config.gate else None)
+            metrics, reused = train_or_reuse(
+                nl2sql_base,
+                split.train,
+                schema_context,
+                dialect,
+                config.sft_settings(),
+                adapter_dir,
+                context.log.info,
+                embedder=bank_embedder,
+                merged_dir=folder / "merged" if config.save_merged else None,
+                judge=judge,
+            )
+            if config.gate:
                 verdict, gate_reused = gate_adapter(
                     nl2sql_base,
                     adapter_dir,
@@ -273,10 +285,11 @@ def nl2sql_model(
                     context.log.info,
                     embedder=bank_embedder,
                     max_new_tokens=config.gate_max_new_tokens,
+                    tuned_ex=Measured(metrics.get("val_ex")) if judge is not None else None,
                 )
-        else:
-            verdict, gate_reused = Verdict(FINE_TUNED, None, None, 0, "the gate is off: adopted unchecked"), False
-            record_verdict(adapter_dir, verdict.as_dict())
+            else:
+                verdict, gate_reused = Verdict(FINE_TUNED, None, None, 0, "the gate is off: adopted unchecked"), False
+                record_verdict(adapter_dir, verdict.as_dict())
     if verdict.adopted == BASE:
         context.log.warning(
             f"nl2sql_model: the fine-tuned adapter is refused and the base is adopted: {verdict.reason}"
@@ -328,31 +341,36 @@ def nl2sql_model_labeled_only(
     domain: DomainResource,
     nl2sql_base: Nl2SqlBase,
     embedder: Embedder,
+    sandbox: SqlSandbox,
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
     """Fine-tune on the labeled rows with nl2sql_model's settings (or reuse the same adapter) and describe it.
 
-    Like for like with nl2sql_model: the pairs its gate held out (same seed) stay out of this training too.
+    Like for like with nl2sql_model: the pairs its gate held out (same seed) stay out of this training too, and
+    its epochs are judged on them the same way.
     """
     trained = nl2sql_model.row(0, named=True)
     settings = SftSettings(**load_manifest(Path(trained["adapter_path"])).settings)
     gated = bool(trained.get("n_val_ex"))
-    ablation = labeled_only(hold_out(filtered_dataset, settings.seed, enabled=gated).train)
+    split = hold_out(filtered_dataset, settings.seed, enabled=gated)
+    ablation = labeled_only(split.train)
     with user_errors(EmptyTrainingSet, AdapterBaseMismatch):
         check_not_empty(ablation, None, "the labeled part of filtered_dataset")
-        dialect = domain.load().config.sql_dialect
+        loaded = domain.load()
         schema_context = domain_schema_context(schema_catalog, max_chars=trained["context_chars"])
         context.log.info(f"nl2sql_model_labeled_only: fine-tuning on {ablation.height} labeled pairs")
-        metrics, reused = train_or_reuse(
-            nl2sql_base,
-            ablation,
-            schema_context,
-            dialect,
-            settings,
-            io_manager.layout.models / "nl2sql_model" / "labeled_only",
-            context.log.info,
-            embedder=embedder if trained["example_in_prompt"] else None,
-        )
+        with sandbox.session(loaded.database_path, loaded.catalog) as session:
+            metrics, reused = train_or_reuse(
+                nl2sql_base,
+                ablation,
+                schema_context,
+                loaded.config.sql_dialect,
+                settings,
+                io_manager.layout.models / "nl2sql_model" / "labeled_only",
+                context.log.info,
+                embedder=embedder if trained["example_in_prompt"] else None,
+                judge=_epoch_judge(split.validation, session, SQL_MAX_NEW_TOKENS if gated else None),
+            )
     return _model_output(
         "nl2sql_model_labeled_only",
         metrics,
@@ -420,3 +438,12 @@ def _emptied_by(context: dg.AssetExecutionContext) -> str | None:
         return None
     value = event.asset_materialization.metadata.get(EMPTIED_BY)
     return str(value.value) if value is not None else None
+
+
+def _epoch_judge(
+    validation: pl.DataFrame, session: SandboxSession, max_new_tokens: int | None
+) -> ValidationJudge | None:
+    """The judge of each training epoch: the gate's validation pairs (none without a gate or without pairs)."""
+    if max_new_tokens is None or validation.is_empty():
+        return None
+    return ValidationJudge(validation, session, max_new_tokens)

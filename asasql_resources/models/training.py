@@ -61,7 +61,7 @@ def check_settings(settings: TrainingSettings, extra: list[tuple[str, bool, str]
 
 
 class BestEpoch:
-    """Early stopping on validation loss: keeps the best epoch's record and trainable weights, restores them."""
+    """Early stopping on validation EX where measured, else loss: keeps the best epoch's record and weights."""
 
     def __init__(
         self, trainable: Mapping[str, torch.nn.Parameter], settings: TrainingSettings, validated: bool
@@ -75,12 +75,19 @@ class BestEpoch:
         self.weights: dict[str, torch.Tensor] = {}
 
     def stop_after(self, record: dict[str, Any]) -> bool:
-        """Take one epoch's record (with `epoch` and `val_loss`); True when patience has run out."""
-        if not self.validated or record["val_loss"] < self.record["val_loss"] - self.min_delta:
+        """Take one epoch's record (with `epoch`, `val_loss`, maybe `val_ex`); True when patience has run out."""
+        if not self.validated or self._improves(record):
             self.record = record
             self.weights = {name: p.detach().clone() for name, p in self.trainable.items()}
             return False
         return record["epoch"] - self.record["epoch"] >= self.patience
+
+    def _improves(self, record: dict[str, Any]) -> bool:
+        """A higher validation EX wins where the records have one (answers are what counts), else a lower loss."""
+        ex, best_ex = record.get("val_ex"), self.record.get("val_ex")
+        if ex is not None and ex != best_ex:
+            return best_ex is None or ex > best_ex
+        return record["val_loss"] < self.record["val_loss"] - self.min_delta
 
     def restore(self) -> None:
         """Copy the best epoch's weights back into the trainable parameters."""

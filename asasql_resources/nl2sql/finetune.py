@@ -42,6 +42,8 @@ PROGRESS_STEPS = 10  # a progress line every this many optimizer steps
 _ANSWER_MARK = "\x00answer\x00"
 
 SftExample = tuple[ChatPrompt, str]
+# An epoch's model and tokenizer to its validation EX (None where nothing could be judged)
+EpochScore = Callable[[PreTrainedModel, PreTrainedTokenizerBase], float | None]
 Encoded = tuple[list[int], list[int]]
 BaseModel = ModelLocation | str | Path
 
@@ -124,6 +126,7 @@ class SftReport:
     metrics_split: str
     seconds: float
     history: list[dict[str, Any]]
+    val_ex: float | None = None  # the best epoch's validation EX, where epochs were scored
 
     def as_metadata(self) -> dict[str, Any]:
         """The report as plain values, for asset metadata and adapter manifests."""
@@ -281,11 +284,13 @@ def train_sft(
     settings: SftSettings = SftSettings(),
     progress: Callable[[str], None] | None = None,
     device: str = "cpu",
+    score: EpochScore | None = None,
 ) -> tuple[PeftModel, PreTrainedTokenizerBase, SftReport]:
     """Fine-tune a LoRA on a copy of the base, on `device`; restore the best validation epoch, return it in eval mode.
 
     Without a validation split (fewer than 10 examples, or val_fraction 0), every epoch runs, the last is kept,
-    and the val_loss is measured on the train split (metrics_split "train").
+    and the val_loss is measured on the train split (metrics_split "train"). With `score`, each epoch's model is
+    also scored (its validation EX, `val_ex`), and the best epoch is the one that answers best, loss breaking ties.
     """
     if not examples:
         raise ValueError("no (prompt, SQL) examples to fine-tune the NL2SQL model on")
@@ -304,29 +309,33 @@ def train_sft(
         peft_model = get_peft_model(model, settings.lora_config(model))
         trainable = {name: p for name, p in peft_model.named_parameters() if p.requires_grad}
         optimizer = torch.optim.AdamW(trainable.values(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-        stopper = BestEpoch(trainable, settings, validated=bool(val_idx))
+        stopper = BestEpoch(trainable, settings, validated=bool(val_idx) or score is not None)
         depth = settings.frozen_layers(model) if settings.frozen_trunk else 0
         trunk = None
         if depth:
             trunk_started = time.perf_counter()
             trunk = compute_trunk(peft_model, [ids for ids, _ in encoded], depth, settings.batch_size, pad)
             say(f"frozen layers 1-{depth}: output computed once ({time.perf_counter() - trunk_started:.0f} s)")
-        with layers_skipped(peft_model, range(depth)):
-            for epoch in range(1, settings.epochs + 1):
-                batches = length_grouped_batches(lengths, train_idx, settings.batch_size, rng)
-                epoch_started = time.perf_counter()
+        for epoch in range(1, settings.epochs + 1):
+            batches = length_grouped_batches(lengths, train_idx, settings.batch_size, rng)
+            epoch_started = time.perf_counter()
+            with layers_skipped(peft_model, range(depth)):
                 train_loss = train_epoch(
                     peft_model, encoded, batches, optimizer, settings, pad, say, f"epoch {epoch}", trunk
                 )
                 rate = len(train_idx) / (time.perf_counter() - epoch_started)
                 val_loss = evaluate(peft_model, encoded, eval_idx, settings.batch_size, pad, trunk)
-                history.append({"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "examples_per_s": rate})
-                say(
-                    f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} {split_name}_loss {val_loss:.3f} "
-                    f"({rate:.1f} examples/s)"
-                )
-                if stopper.stop_after(history[-1]):
-                    break
+            record = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "examples_per_s": rate}
+            if score is not None:  # every layer is back in place: the model answers as it will once saved
+                record["val_ex"] = score(peft_model, tokenizer)
+            history.append(record)
+            shown_ex = "" if record.get("val_ex") is None else f" val_ex {record['val_ex']:.3f}"
+            say(
+                f"epoch {epoch}/{settings.epochs}: train_loss {train_loss:.3f} {split_name}_loss {val_loss:.3f}"
+                f"{shown_ex} ({rate:.1f} examples/s)"
+            )
+            if stopper.stop_after(record):
+                break
     stopper.restore()
     peft_model.eval()
     best = stopper.record
@@ -337,6 +346,7 @@ def train_sft(
         val_loss=best["val_loss"],
         epochs_run=len(history),
         best_epoch=best["epoch"],
+        val_ex=best.get("val_ex"),
         metrics_split=split_name,
         seconds=time.perf_counter() - started,
         history=history,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from asasql_resources.annotation.reference import order_matters, results_match
 from asasql_resources.domain.leaks import normalise_question
@@ -25,7 +26,8 @@ from asasql_resources.models.adapters import MANIFEST_NAME, load_manifest
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.answer import SQL_MAX_NEW_TOKENS, extract_sql
 from asasql_resources.nl2sql.base import Nl2SqlBase
-from asasql_resources.nl2sql.examples import Example, load_bank
+from asasql_resources.nl2sql.examples import Example, ExampleBank, load_bank
+from asasql_resources.nl2sql.finetune import EpochScore
 from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.nl2sql.training import LABELED_SOURCES
 from asasql_resources.sandbox import ExecResult, SandboxSession
@@ -70,6 +72,34 @@ class Verdict:
     def as_dict(self) -> dict[str, Any]:
         """The verdict as plain values (the columns of nl2sql_model's row, plus the reason)."""
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class ValidationJudge:
+    """Scores each epoch of the fine-tune on the gate's validation pairs, prompted and decoded as the gate does."""
+
+    pairs: pl.DataFrame  # question, sql
+    session: SandboxSession
+    max_new_tokens: int = SQL_MAX_NEW_TOKENS
+
+    @property
+    def identity(self) -> str:
+        """What the chosen epoch depends on: the pairs and the decoding."""
+        return f"{content_hash(self.pairs)}:{self.max_new_tokens}"
+
+    def scorer(self, schema_context: str, dialect: str, bank: ExampleBank | None) -> EpochScore:
+        """The validation EX of a model in training, each question shown its nearest pair of `bank`."""
+        questions = self.pairs["question"].to_list()
+        shown = bank.nearest(questions) if bank is not None and questions else None
+
+        def score(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> float | None:
+            answerer = Predictor(lambda: (model, tokenizer), schema_context, dialect)
+            ex, _ = validation_ex(
+                answerer, self.pairs, self.session, dialect, examples=shown, max_new_tokens=self.max_new_tokens
+            )
+            return ex
+
+        return score
 
 
 def validation_size(labeled: int) -> int:
@@ -170,9 +200,16 @@ def validation_ex(
     return execution_accuracy(matches(predictions, pairs["sql"].to_list(), session, dialect))
 
 
+@dataclass(frozen=True)
+class Measured:
+    """An answerer's validation EX measured already (an epoch's, while training): the gate need not decode again."""
+
+    ex: float | None
+
+
 def judge(
     base: Answerer,
-    tuned: Answerer,
+    tuned: Answerer | Measured,
     pairs: pl.DataFrame,
     session: SandboxSession,
     dialect: str,
@@ -184,11 +221,16 @@ def judge(
     """Both answerers on the validation pairs (each shown the same examples), and which to adopt (`adopt`).
 
     Each answerer is released (when it has `release`) once judged, so that the two never need memory together.
+    A Measured adapter counts the same pairs as the base (the gold SQL that ran).
     """
     if pairs.is_empty():
         return Verdict(BASE, None, None, 0, "no labeled pair could be held out to validate the adapter on")
-    figures = []
+    figures: list[tuple[float | None, int]] = []
     for name, answerer in ((BASE, base), (FINE_TUNED, tuned)):
+        if isinstance(answerer, Measured):
+            figures.append((answerer.ex, figures[0][1]))
+            log(f"nl2sql_model gate: {name} validation EX {_text(answerer.ex)}, measured in training")
+            continue
         figures.append(
             validation_ex(answerer, pairs, session, dialect, examples=examples, max_new_tokens=max_new_tokens)
         )
@@ -217,12 +259,14 @@ def gate_adapter(
     *,
     embedder: Embedder | None = None,
     max_new_tokens: int = SQL_MAX_NEW_TOKENS,
+    tuned_ex: Measured | None = None,
 ) -> tuple[Verdict, bool]:
     """Judge the saved adapter against the base on the validation pairs, record the verdict in its manifest.
 
     Both are prompted alike: the schema context, and with an embedder the nearest pair of the adapter's example
     bank (its training pairs). A verdict already in the manifest for this adapter, these pairs, prompt and
-    decoding is reused (the second value True).
+    decoding is reused (the second value True). `tuned_ex`: the adapter's EX on these pairs, measured in training
+    by a ValidationJudge with the same decoding, so that only the base is decoded here.
     """
     manifest = load_manifest(adapter_dir)
     described = {
@@ -244,7 +288,7 @@ def gate_adapter(
     shown = bank.nearest(questions) if bank is not None else None
     verdict = judge(
         Predictor(base.load, schema_context, dialect),
-        Predictor(lambda: base.load(adapter_dir), schema_context, dialect),
+        tuned_ex or Predictor(lambda: base.load(adapter_dir), schema_context, dialect),
         validation,
         session,
         dialect,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
@@ -12,11 +12,26 @@ from asasql_resources.models.adapters import load_manifest, model_version
 from asasql_resources.models.embedder import Embedder
 from asasql_resources.nl2sql.base import Nl2SqlBase
 from asasql_resources.nl2sql.examples import BANK_FILE, ExampleBank
-from asasql_resources.nl2sql.finetune import SftExample, SftSettings, merge_and_save, save_sft_adapter, train_sft
+from asasql_resources.nl2sql.finetune import (
+    EpochScore,
+    SftExample,
+    SftSettings,
+    merge_and_save,
+    save_sft_adapter,
+    train_sft,
+)
 from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.warehouse import write_frame
 
 LABELED_SOURCES = ("data_sample", "labeled", "corrected")
+
+
+class EpochJudge(Protocol):
+    """What scores each epoch of a fine-tune (the gate's validation pairs); its identity enters the adapter version."""
+
+    identity: str
+
+    def scorer(self, schema_context: str, dialect: str, bank: ExampleBank | None) -> EpochScore: ...
 
 
 class EmptyTrainingSet(ValueError):
@@ -55,6 +70,7 @@ def train_or_reuse(
     log: Callable[[str], None],
     embedder: Embedder | None = None,
     merged_dir: Path | None = None,
+    judge: EpochJudge | None = None,
 ) -> tuple[dict[str, Any], bool]:
     """Fine-tune on the dataset and save the adapter (reused when this exact version is saved); metrics and reuse.
 
@@ -62,11 +78,16 @@ def train_or_reuse(
     the bank is saved with the adapter (examples.parquet) for inference. The version covers the pairs, the
     schema context, the settings, the embedder and the base. The adapter is swapped in only once training
     ends, so an interrupted run leaves the previous one in place. With merged_dir, the merged weights are
-    written there too.
+    written there too. With a judge, the epoch kept is the one whose answers score best (`train_sft`'s score).
     """
     location = base.location()
     pairs = dataset.select("question", "sql").with_columns(pl.lit(schema_context).alias("context"))
-    described = {**settings.as_dict(), "dialect": dialect, "examples": embedder.identity if embedder else None}
+    described = {
+        **settings.as_dict(),
+        "dialect": dialect,
+        "examples": embedder.identity if embedder else None,
+        **({"epochs_judged_on": judge.identity} if judge is not None else {}),
+    }
     version = model_version(pairs, described, location.identity)
     reused = _saved_version(adapter_dir) == version and (merged_dir is None or (merged_dir / "config.json").exists())
     if reused:
@@ -75,7 +96,8 @@ def train_or_reuse(
     else:
         bank = ExampleBank(dataset, embedder) if embedder is not None else None
         examples = training_examples(Predictor(None, schema_context, dialect, bank), dataset)
-        model, tokenizer, report = train_sft(location, examples, settings, log, base.checked_device())
+        score = judge.scorer(schema_context, dialect, bank) if judge is not None else None
+        model, tokenizer, report = train_sft(location, examples, settings, log, base.checked_device(), score)
         save_bank = (lambda folder: write_frame(bank.pairs, folder / BANK_FILE)) if bank is not None else None
         save_sft_adapter(model, tokenizer, adapter_dir, location, settings, report, version, save_bank)
         if merged_dir is not None:
