@@ -59,7 +59,8 @@ def rebuild_views(home: Home) -> list[str]:
     """Write all views into a fresh DuckDB file and swap it in with os.replace; return the names of those made.
 
     A view whose files cannot be read (a damaged Parquet file) is left out with a warning, so that one bad file
-    never fails the materialization of another asset; it comes back once its asset is written again.
+    never fails the materialization of another asset; it comes back once its asset is written again. A home
+    without a secret gets one first (see `ensure_key_locked`).
     """
     with home_lock(home):
         ensure_key_locked(home)
