@@ -133,6 +133,16 @@ def test_corpus_is_large_and_covers_every_kind() -> None:
         "string_blowup",
         "probe",
         "reenable_external_access",
+        "runaway_alias_chain",
+        "runaway_levenshtein",
+        "runaway_memory_lambda",
+        "runaway_memory_format",
+        "runaway_memory_large_list",
+        "runaway_result_bytes",
+        "leak_settings",
+        "leak_system_view",
+        "leak_system_catalog",
+        "lone_surrogate",
     } <= kinds
     assert all(set(e) == {"sql", "kind"} and e["sql"] is not None for e in entries)
 

@@ -6,6 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import duckdb
 import pytest
 import sqlglot
 
@@ -320,3 +321,49 @@ def test_a_table_function_in_a_join_is_still_checked() -> None:
     assert check_sql("SELECT * FROM a JOIN read_csv('/etc/passwd') ON true", "duckdb").reason == (
         "forbidden function read_csv"
     )
+
+
+def _system_views() -> list[tuple[str, str, str]]:
+    """Every view DuckDB itself defines, outside information_schema."""
+    with duckdb.connect(":memory:") as con:
+        return con.execute(
+            "SELECT database_name, schema_name, view_name FROM duckdb_views()"
+            " WHERE internal AND schema_name <> 'information_schema' ORDER BY ALL"
+        ).fetchall()
+
+
+def test_every_system_view_is_refused_however_it_is_written() -> None:
+    views = _system_views()
+    assert len(views) > 30 and ("system", "pg_catalog", "pg_settings") in views
+    for catalog, schema, view in views:
+        for reference in (view, view.upper(), f'"{view}"', f"{schema}.{view}", f"{catalog}.{schema}.{view}"):
+            check = check_sql(f"SELECT * FROM orders JOIN {reference} ON true")
+            assert not check.ok and check.reason, reference
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT * FROM information_schema.tables",
+        "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders'",
+        "SELECT * FROM main.orders",
+        "WITH settings AS (SELECT 1 AS x) SELECT * FROM settings",
+        "SELECT * FROM range(3) AS pg(x)",
+    ],
+)
+def test_information_schema_and_ordinary_names_pass(sql: str) -> None:
+    assert check_sql(sql).ok, check_sql(sql).reason
+
+
+@pytest.mark.parametrize(
+    "sql, dialect",
+    [
+        ("SELECT '\udc80'", "duckdb"),
+        ("SELECT 1 -- \ud800 in a comment", "duckdb"),
+        ("SELECT `a\udfff`", "mysql"),
+        ("SELECT U&'\\D800'", "postgres"),
+    ],
+)
+def test_lone_surrogates_are_refused_without_raising(sql: str, dialect: str) -> None:
+    check = check_sql(sql, dialect)
+    assert not check.ok and check.reason
