@@ -106,6 +106,13 @@ def test_sql_answers_a_select_over_the_views(built: Home, capsys: pytest.Capture
         "SELECT * FROM query('COPY (SELECT 1) TO ''{outside}/q.csv''')",
         "",
         "   ",
+        "SELECT " + "(" * 5000 + "1" + ")" * 5000,
+        "SELECT 1 AS x" + " " * 30_000,
+        "SELECT * FROM numbers, LATERAL (SELECT * FROM read_csv('/etc/hosts'))",
+        'SELECT * FROM "parquet/numbers/_.parquet"',
+        "CALL pragma_version()",
+        "SUMMARIZE numbers",
+        "SELECT 1 INTO t",
     ],
 )
 def test_sql_refuses_what_is_not_one_read_only_select(
@@ -179,6 +186,14 @@ def test_sql_never_creates_a_home_or_a_warehouse(tmp_path: Path, capsys: pytest.
     code, _, err = _sql(empty, "select 1", capsys)
     assert code == 2 and "has no warehouse.duckdb yet" in err and len(err.splitlines()) == 1
     assert list(empty.iterdir()) == []
+
+
+def test_sql_names_a_warehouse_it_cannot_open(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    home = Home(tmp_path)
+    home.warehouse.write_bytes(b"not a duckdb file" * 100)
+    code, _, err = _sql(home.root, "select 1", capsys)
+    assert code == 1 and err.startswith("error: cannot open the warehouse: ") and err.count("\n") == 1
+    assert home.warehouse.read_bytes() == b"not a duckdb file" * 100
 
 
 @pytest.mark.parametrize("max_rows", [-5, 0, 10**30])
