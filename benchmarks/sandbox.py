@@ -8,7 +8,8 @@ Run: .venv/bin/python benchmarks/sandbox.py [--repeat 3] [--timeout 2] [--memory
    policy check, and SandboxSession (check, then the persistent worker process). Prints statements/s,
    the median and p95 ms per statement, and the worker's start time.
 2. Bounds: every runaway_* statement of tests/data/hostile_sql.jsonl in a fresh session on tables
-   synthesized from the demo's catalog, with the resource's default limits. Prints each statement's
+   synthesized from a small orders/customers catalog (the names the corpus uses), with the resource's
+   default limits. Prints each statement's
    wall time and the worker's peak resident memory above its idle baseline, then the worst of each.
    On a machine shared with other jobs, wall times overstate.
 """
@@ -24,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import polars as pl
 
 from asasql_resources.domain.loader import load_domain
 from asasql_resources.sandbox import SandboxSession, SqlSandbox, build_instance, check_sql
@@ -99,14 +101,13 @@ def throughput(repeat: int, timeout_s: float) -> None:
 
 def bounds(timeout_s: float, memory_limit: str) -> None:
     """Print the wall time and peak memory growth of every runaway statement of the hostile corpus."""
-    domain = load_domain(DOMAIN)
     entries = [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
     runaway = [e for e in entries if e["kind"].startswith("runaway_")]
     sandbox = SqlSandbox(timeout_s=timeout_s, memory_limit=memory_limit)
     print(f"bounds: {len(runaway)} runaway statements, timeout {timeout_s:g} s, memory_limit {memory_limit}")
     worst_s, worst_growth = 0.0, 0
     for entry in runaway:
-        with sandbox.session(None, domain.catalog) as session:
+        with sandbox.session(None, _corpus_catalog()) as session:
             session.execute("SELECT 1")
             baseline = session.peak_rss_bytes
             started = time.perf_counter()
@@ -117,6 +118,25 @@ def bounds(timeout_s: float, memory_limit: str) -> None:
         outcome = (result.error or "ok").split(":")[0]
         print(f"  {entry['kind']:28s} {elapsed:6.2f} s  +{growth / MIB:6.0f} MiB  {outcome}")
     print(f"  worst: {worst_s:.2f} s wall, +{worst_growth / MIB:.0f} MiB peak resident memory above the idle worker")
+
+
+def _corpus_catalog() -> pl.DataFrame:
+    """The tables the hostile corpus names: orders(id, customer_id, amount) and customers(id, name)."""
+    rows = [
+        ("orders", "id", [str(i) for i in range(1, 31)]),
+        ("orders", "customer_id", ["1", "2", "3"]),
+        ("orders", "amount", ["9.5", "20", "100.25"]),
+        ("customers", "id", ["1", "2", "3"]),
+        ("customers", "name", ["Ann", "Bob", "O'Hara"]),
+    ]
+    return pl.DataFrame(
+        {
+            "table_name": [r[0] for r in rows],
+            "column_name": [r[1] for r in rows],
+            "possible_values": [r[2] for r in rows],
+        },
+        schema={"table_name": pl.Utf8, "column_name": pl.Utf8, "possible_values": pl.List(pl.Utf8)},
+    )
 
 
 def main() -> None:

@@ -93,8 +93,6 @@ def run_statement(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int, max_b
         return _error(str(error).strip(), refused=False)
     except Exception as error:  # noqa: BLE001 - e.g. a value Python cannot hold; a result, not a crash
         return _error(f"{type(error).__name__}: {error}", refused=False)
-    finally:
-        _clear(con)
     if rows is None:
         return _error(f"result limit exceeded: the first row alone is over {max_bytes} bytes", refused=True)
     return {"ok": True, "columns": columns, "rows": rows, "truncated": truncated}
@@ -168,14 +166,6 @@ def _fetch_capped(con: duckdb.DuckDBPyConnection, max_rows: int, max_bytes: int)
         size += batch_bytes
         batch_size = min(batch_size * 2, _MAX_BATCH)
     return rows[:max_rows], True
-
-
-def _clear(con: duckdb.DuckDBPyConnection) -> None:
-    """Drop the pending result so that its memory is freed before the next statement."""
-    try:
-        con.execute("SELECT 1").fetchall()
-    except Exception:  # noqa: BLE001, S110 - a best-effort release; the next statement replaces it anyway
-        pass
 
 
 def _send(channel: BinaryIO, message: dict[str, Any]) -> None:
