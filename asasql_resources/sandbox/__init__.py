@@ -1,4 +1,4 @@
-"""SQL sandbox: parse-level policy, locked in-memory DuckDB instances, limited execution, and the resource."""
+"""SQL sandbox: parse-level policy, locked DuckDB instances, execution in a bounded worker process, and the resource."""
 
 from asasql_resources.sandbox.instance import build_instance, infer_type, lock_down
 from asasql_resources.sandbox.policy import SqlCheck, check_sql

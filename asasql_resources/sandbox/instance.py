@@ -1,4 +1,4 @@
-"""Builds the locked, in-memory DuckDB instance that untrusted SQL runs on."""
+"""Builds the locked DuckDB instance that untrusted SQL runs on: a database file attached read-only, or synthesized tables."""
 
 from __future__ import annotations
 
@@ -32,14 +32,13 @@ def build_instance(
     seed: int = 0,
     memory_limit: str = "512MB",
 ) -> duckdb.DuckDBPyConnection:
-    """Return a locked `:memory:` connection holding the domain's tables (copied, or synthesized)."""
+    """Return a locked `:memory:` connection on the domain's tables (the file attached read-only, or synthesized)."""
     if rows_per_table < MIN_SYNTHETIC_ROWS:
         raise ValueError(f"rows_per_table must be at least {MIN_SYNTHETIC_ROWS}, got {rows_per_table}")
     con = duckdb.connect(":memory:")
     try:
-        con.execute(
-            "SET temp_directory = ''"
-        )  # before any allocation: the default .tmp could not be switched off later
+        # Before any allocation: once the default .tmp has been used it cannot be switched off.
+        con.execute("SET temp_directory = ''")
         if database_path is None:
             synthesize_tables(con, catalog, rows_per_table=rows_per_table, seed=seed)
         else:

@@ -30,7 +30,7 @@ _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*([a-z]+)")
 
 @dataclass(frozen=True)
 class ExecResult:
-    """The outcome of one statement; `refused` marks a policy refusal or a hit limit."""
+    """The outcome of one statement; `refused` marks a policy refusal or a hit limit; `truncated` a row or byte cap."""
 
     ok: bool
     columns: list[str]
