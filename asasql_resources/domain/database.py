@@ -23,7 +23,7 @@ def database_issues(path: Path, catalog: Iterable[tuple[str, str]]) -> list[Doma
     An error when it is not a readable DuckDB file, is locked by a writer, or lacks a catalog table (the sandbox
     copies the tables of its schema main); a warning for catalog columns that its tables lack.
     """
-    problem = file_problem(path, sys.maxsize)
+    problem = file_problem(path, sys.maxsize) or _header_problem(path)
     if problem is not None:
         return [error(DATABASE_FILE, problem)]
     # Attached read-only to an in-memory connection, as the sandbox attaches it.
@@ -35,7 +35,10 @@ def database_issues(path: Path, catalog: Iterable[tuple[str, str]]) -> list[Doma
         return [error(DATABASE_FILE, _open_failure(exc))]
     try:
         where = "database_name = 'src' AND schema_name = 'main' AND NOT internal"
-        rows = con.execute(f"SELECT table_name, column_name FROM duckdb_columns() WHERE {where}").fetchall()
+        rows = con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            f"SEMI JOIN duckdb_tables() USING (database_name, schema_name, table_name) WHERE {where}"
+        ).fetchall()
         views = {
             name.lower() for (name,) in con.execute(f"SELECT view_name FROM duckdb_views() WHERE {where}").fetchall()
         }
@@ -81,6 +84,19 @@ def _compare(catalog: Iterable[tuple[str, str]], rows: list[tuple[str, str]], vi
 
 
 _ADVICE = "the sandbox copies the tables of schema main (remove the file to synthesize data from the catalog)"
+
+
+def _header_problem(path: Path) -> str | None:
+    """Why the file's first bytes are not a DuckDB database's (which has "DUCK" at byte 8); None when they are."""
+    try:
+        with path.open("rb") as stream:
+            head = stream.read(16)
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror or exc}"
+    if head[8:12] == b"DUCK":
+        return None
+    kind = " (it is a SQLite database)" if head.startswith(b"SQLite format 3") else ""
+    return f"is not a DuckDB database file{kind}"
 
 
 def _open_failure(exc: duckdb.Error) -> str:

@@ -32,7 +32,7 @@ MAX_ZIP_MEMBERS = 10_000
 
 
 class SheetProblem(Exception):
-    """A sheet that cannot be read further; `row` is the last row read (0 before any)."""
+    """A sheet that cannot be read further; `row` is the row where reading stopped."""
 
     def __init__(self, message: str, row: int) -> None:
         self.message, self.row = message, row
@@ -158,13 +158,13 @@ def sheet_rows(sheet: ReadOnlyWorksheet, budget: CellBudget) -> Iterator[tuple[i
     )
     try:
         for number, cells in parser.parse():
-            budget.spend(len(cells) + 1, last)
+            budget.spend(len(cells) + 1, number)
             yield number, {cell["column"]: cell["value"] for cell in cells}
             last = number
     except SheetProblem:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged sheet raises XML, zip, zlib or value errors
-        raise SheetProblem(f"cannot read the sheet after row {last}: {_reason(exc)}", last) from None
+        raise SheetProblem(f"cannot read the sheet from row {last + 1} on: {_reason(exc)}", last + 1) from None
     finally:
         source.close()
 
