@@ -43,6 +43,9 @@ def validate(domain: Path, annotator: str | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_INVALID
+    except Exception as error:  # noqa: BLE001 - whatever a hostile folder trips, the answer is one line, not a traceback
+        print(f"error: {domain}: cannot be checked: {type(error).__name__}: {str(error)[:200]}", file=sys.stderr)
+        return EXIT_INVALID
     for issue in loaded.warnings:
         print(issue, file=sys.stderr)
     problem = annotator_problem(loaded, annotator) if annotator is not None else None
