@@ -13,7 +13,7 @@ from asasql_assets.active.selection import STRATEGIES, uncertainty_summary
 from asasql_assets.active.steps import cluster_and_select, label_rows
 from asasql_assets.failures import failure, user_errors
 from asasql_assets.outputs import markdown_sample, table_output
-from asasql_assets.partitions import ROUNDS, round_number
+from asasql_assets.partitions import ROUNDS, checked_round, round_number
 from asasql_assets.plots import histogram, lines
 from asasql_assets.progress import progress_line
 from asasql_assets.settings import TrainingConfig
@@ -56,9 +56,15 @@ class ClustersConfig(dg.Config):
     )
 
 
+def _key(context: dg.AssetExecutionContext) -> str:
+    """This run's round key, exactly a round (round_0, round_1, …); any other partition key fails the run cleanly."""
+    with user_errors(ValueError):
+        return checked_round(context.partition_key)
+
+
 def _round(context: dg.AssetExecutionContext) -> int:
     """This run's round number."""
-    return round_number(context.partition_key)
+    return round_number(_key(context))
 
 
 @dg.asset(
@@ -78,12 +84,13 @@ def reward_model(
 ) -> dg.Output[pl.DataFrame]:
     """Fine-tune the reward base with LoRA on the samples and all earlier labels (reused when nothing changed)."""
     home = io_manager.layout
-    number = _round(context)
+    key = _key(context)
+    number = round_number(key)
     with user_errors(MissingRound):
         labels, trained_on = earlier_labels(home, number)
     examples = training_frame(schema_catalog__samples, labels)
-    context.log.info(f"{context.partition_key}: training on {examples.height} examples ({labels.height} labels)")
-    adapter_dir = home.models / "reward_model" / context.partition_key
+    context.log.info(f"{key}: training on {examples.height} examples ({labels.height} labels)")
+    adapter_dir = home.models / "reward_model" / key
     with user_errors(ValueError):
         metrics, reused = train_round(
             reward_base, examples, config.settings(REWARD_TRAINING), adapter_dir, context.log.info
@@ -154,7 +161,7 @@ def reward_scores(
 ) -> dg.Output[pl.DataFrame]:
     """Score the whole pool in batches; pairs already scored by this same model are reused."""
     model = reward_model.row(0, named=True)
-    previous_path = io_manager.layout.asset_file("reward_scores", context.partition_key)
+    previous_path = io_manager.layout.asset_file("reward_scores", _key(context))
     previous = read_frame(previous_path)[0] if previous_path.exists() else None
     with user_errors():
         scores, reused = score_pool(
@@ -267,6 +274,7 @@ def labeled_rounds(
     io_manager: dg.ResourceParam[WarehouseIOManager],
 ) -> dg.Output[pl.DataFrame]:
     """Label the round's selected pairs with the configured annotator."""
+    key = _key(context)
     if annotator.kind == "none":
         raise failure(ValueError("the annotator is none: no round is labeled (choose reference, workbook or judge)"))
     items = selected_items(clusters, extracted_columns)
@@ -292,8 +300,8 @@ def labeled_rounds(
             elif annotator.kind == "judge":
                 decisions = by_judge(items, chat, seed=0)
             else:
-                path = io_manager.layout.annotations / f"{context.partition_key}.xlsx"
-                decisions, corrections = by_workbook(items, path, context.partition_key, session, dialect)
+                path = io_manager.layout.annotation_file(key)
+                decisions, corrections = by_workbook(items, path, key, session, dialect)
                 items, decisions = with_corrections(items, decisions, corrections)
         except (ValueError, FileNotFoundError) as error:  # AnnotationError is a ValueError
             raise failure(error) from None

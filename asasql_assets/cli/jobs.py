@@ -10,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from asasql_assets.partitions import ROUNDS
+from asasql_assets.partitions import ROUNDS, checked_round
 from asasql_resources.warehouse import Home
 
 DAGSTER_YAML = """\
@@ -81,7 +81,13 @@ class Runner:
         return dg.DagsterInstance.from_config(str(dagster_home))
 
     def execute(self, job: str, partition: str | None = None, assets: Sequence[str] | None = None) -> str | None:
-        """Run one job (one partition, a subset of its assets) on the instance; its run id, None on failure."""
+        """Run one job (one partition, a subset of its assets) on the instance; its run id, None on failure.
+
+        A partition is a round key (round_0, round_1, …): anything else is a ValueError before the instance is touched,
+        so no other key is ever added to the round partitions.
+        """
+        if partition is not None:
+            checked_round(partition)
         with self.instance() as instance:
             if partition is not None and not instance.has_dynamic_partition(ROUNDS.name, partition):
                 instance.add_dynamic_partitions(ROUNDS.name, [partition])

@@ -11,7 +11,7 @@ from asasql_assets.active.rounds import StopRule
 from asasql_assets.cli.inspect import EXIT_INVALID, validate
 from asasql_assets.cli.jobs import Runner
 from asasql_assets.cli.rounds import export
-from asasql_assets.partitions import round_key
+from asasql_assets.partitions import MAX_ROUND_DIGITS, round_key
 from asasql_resources.warehouse import Home, connect_readonly, read_frame, resolve_home
 
 
@@ -78,9 +78,10 @@ def active_learning(runner: Runner, rule: StopRule, annotator: str) -> tuple[lis
                 f"{key}: scored and selected for inspection; the annotator is none, so no round is labeled",
                 True,
             )
-        if annotator == "workbook" and not (home.annotations / f"{key}.xlsx").exists():
+        workbook = home.annotation_file(key)
+        if annotator == "workbook" and not workbook.exists():
             export(key, home.root, overwrite=False)
-            return runs, f"{key}: waiting for labels in {home.annotations / (key + '.xlsx')}", False
+            return runs, f"{key}: waiting for labels in {workbook}", False
         run_id = execute("active_learning_round", key, ["labeled_rounds"])
         if run_id is None:
             return runs, f"{key}: labeling failed", False
@@ -164,6 +165,17 @@ def print_evaluation(home: Home) -> None:
         print(f"  {model:<13} {split:<7} {category:<12} n={n:<4} EX {value:.3f}{rates}")
 
 
+def rounds_ok(rounds: int) -> int:
+    """`--rounds N` itself, when round_N (the last reward model the run trains) is a round key; ValueError otherwise."""
+    try:
+        round_key(rounds)
+    except ValueError:
+        digits = str(rounds).lstrip("-")
+        given = str(rounds) if len(digits) <= 20 else f"a {len(digits)}-digit number"
+        raise ValueError(f"--rounds must be from 0 to {10**MAX_ROUND_DIGITS - 1}, got {given}") from None
+    return rounds
+
+
 def settings_ok(runner: Runner) -> bool:
     """Whether the run's resources build from its settings; else say why, on one line per setting."""
     from pydantic import ValidationError
@@ -186,6 +198,7 @@ def run(
     home = Home(resolve_home(home_arg))
     domain = (domain or Path(os.environ.get("ASASQL_DOMAIN", "project_data"))).resolve()
     try:
+        rounds_ok(rounds)
         rule = StopRule(max_rounds=rounds, target_accuracy=target_accuracy)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
