@@ -20,7 +20,7 @@ import pytest
 from asasql_assets.cli.main import main
 from asasql_resources.annotation import AnnotationError, export_workbook, read_workbook, workbook_status
 from asasql_resources.domain import DomainValidationError, load_domain
-from asasql_resources.domain.limits import MAX_CELLS, MAX_UNPACKED_BYTES
+from asasql_resources.domain.limits import MAX_CELLS, MAX_ISSUES, MAX_UNPACKED_BYTES
 from asasql_resources.domain.xlsx import CellBudget, SheetProblem, open_workbook, read_table
 from tests.domain_factory import DomainSpec, write_domain
 
@@ -485,3 +485,29 @@ def test_write_json_is_atomic(tmp_path: Path) -> None:
     write_json([{"a": 2}, {"b": "\udc80"}], out, lines=True)
     assert out.read_text(encoding="utf-8").splitlines()[0] == '{"a": 2}'
     assert [path.name for path in out.parent.iterdir()] == ["out.json"], "no temporary file is left behind"
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("[" + ",".join(["{}"] * 1_000_100) + "]", "over the bound of 1,000,000 on reading it"),
+        ("[" + ",".join(['"ab"'] * 100_001) + "]", "holds 100,001 items, over the bound of 100,000"),
+    ],
+    ids=["containers", "items"],
+)
+def test_json_files_are_bounded_before_their_items_are_read(tmp_path: Path, text: str, fragment: str) -> None:
+    root = write_domain(tmp_path / "shop")
+    (root / SAMPLES).write_text(text)
+    with pytest.raises(DomainValidationError) as caught:
+        load_domain(root)
+    (issue,) = caught.value.errors
+    assert issue.file == SAMPLES and fragment in issue.message
+
+
+def test_a_file_full_of_problems_stops_at_the_issue_bound(tmp_path: Path) -> None:
+    root = write_domain(tmp_path / "shop")
+    (root / SAMPLES).write_text(json.dumps([{"label": "maybe"}] * 5000))
+    with pytest.raises(DomainValidationError) as caught:
+        load_domain(root)
+    issues = [issue for issue in caught.value.errors if issue.file == SAMPLES]
+    assert len(issues) <= MAX_ISSUES + 10 and "stopped reading after" in issues[-1].message

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from asasql_resources.domain.limits import MAX_JSON_DEPTH
+from asasql_resources.domain.limits import MAX_JSON_CONTAINERS, MAX_JSON_DEPTH
 
 # Python refuses to convert integers longer than this (sys.get_int_max_str_digits) and raises a bare ValueError.
 _LONG_NUMBER = re.compile(r"-?\d{4000,}")
@@ -28,7 +28,13 @@ class JsonObject(dict):
 
 
 def parse_json(text: str, max_depth: int = MAX_JSON_DEPTH) -> Any:
-    """Parse JSON text; raise JsonProblem for malformed text, nesting past `max_depth`, or an overlong number."""
+    """Parse JSON text; raise JsonProblem for malformed text, nesting past `max_depth`, or an overlong number.
+
+    Text with more than MAX_JSON_CONTAINERS opening brackets (even inside strings) is refused unparsed.
+    """
+    brackets = text.count("{") + text.count("[")
+    if brackets > MAX_JSON_CONTAINERS:
+        raise JsonProblem(f"{brackets:,} lists and objects, over the bound of {MAX_JSON_CONTAINERS:,} on reading it")
     try:
         value = json.loads(text, object_pairs_hook=_object)
     except json.JSONDecodeError as exc:

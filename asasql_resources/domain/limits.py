@@ -7,7 +7,7 @@ from pathlib import Path
 
 # Bytes on disk of each kind of input file; past them the file is refused before it is read.
 MAX_WORKBOOK_BYTES = 32 * 2**20
-MAX_JSON_BYTES = 64 * 2**20
+MAX_JSON_BYTES = 16 * 2**20
 MAX_YAML_BYTES = 2**20
 # Bytes a workbook's zip members may unpack to, together (a zip bomb stops here, before openpyxl parses it).
 MAX_UNPACKED_BYTES = 96 * 2**20
@@ -16,6 +16,11 @@ MAX_CELLS = 1_000_000
 MAX_COLUMNS = 256
 # Characters in one cell: Excel's own limit, so a longer cell was not written by Excel.
 MAX_CELL_CHARS = 32_767
+# Items in one JSON list file, and issues recorded per file before reading stops.
+MAX_JSON_ITEMS = 100_000
+# Lists and objects in one JSON text, counted by their opening brackets before it is parsed (each costs memory).
+MAX_JSON_CONTAINERS = 1_000_000
+MAX_ISSUES = 500
 # Nesting of JSON lists and objects: a domain file needs 3, a possible_value cell 2.
 MAX_JSON_DEPTH = 32
 MAX_CELL_JSON_DEPTH = 8

@@ -10,7 +10,7 @@ import polars as pl
 
 from asasql_resources.domain.errors import DomainIssue, error, json_kind
 from asasql_resources.domain.jsontext import JsonProblem, lone_surrogate, parse_json
-from asasql_resources.domain.limits import MAX_JSON_BYTES, file_problem, shorten
+from asasql_resources.domain.limits import MAX_ISSUES, MAX_JSON_BYTES, MAX_JSON_ITEMS, file_problem, shorten
 
 SAMPLES_FILE = "data_sample.json"
 GOLD_BANK_FILE = "gold_bank.json"
@@ -63,6 +63,8 @@ def read_samples(
         issues.append(error(path.name, "the file holds no samples"))
     records = []
     for index, item in items or []:
+        if _stopped(path.name, index, issues):
+            break
         record = _sample_record(path.name, index, item, tables, issues, fold_case)
         if record is not None:
             records.append(record)
@@ -74,6 +76,8 @@ def read_pairs(path: Path) -> tuple[pl.DataFrame, list[DomainIssue]]:
     items, issues = read_json_items(path)
     records = []
     for index, item in items or []:
+        if _stopped(path.name, index, issues):
+            break
         before = len(issues)
         record = {
             "question": _text(path.name, index, item, "question", issues),
@@ -101,14 +105,26 @@ def read_json_items(path: Path) -> tuple[list[tuple[int, Item]] | None, list[Dom
         return None, [error(path.name, str(exc))]
     if not isinstance(data, list):
         return None, [error(path.name, f"must be a JSON list of objects, not a JSON {json_kind(data)}")]
-    issues = []
+    if len(data) > MAX_JSON_ITEMS:
+        return None, [error(path.name, f"holds {len(data):,} items, over the bound of {MAX_JSON_ITEMS:,}")]
+    issues: list[DomainIssue] = []
     for index, item in enumerate(data, start=1):
+        if _stopped(path.name, index, issues):
+            break
         if not isinstance(item, dict):
             issues.append(error(path.name, f"must be a JSON object, not a JSON {json_kind(item)}", row=index))
         for key in getattr(item, "repeated", ()):
             message = "the key appears more than once in the object (which value is meant?)"
             issues.append(error(path.name, message, row=index, column=shorten(key, 40)))
     return [(index, item) for index, item in enumerate(data, start=1) if isinstance(item, dict)], issues
+
+
+def _stopped(file: str, index: int, issues: list[DomainIssue]) -> bool:
+    """True (after saying so) once a file has MAX_ISSUES issues: the rest of it is not read."""
+    if len(issues) < MAX_ISSUES:
+        return False
+    issues.append(error(file, f"stopped reading after {MAX_ISSUES} issues: fix these first", row=index))
+    return True
 
 
 def _split(file: str, index: int, item: Item, issues: list[DomainIssue]) -> str | None:
