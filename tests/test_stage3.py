@@ -21,6 +21,7 @@ from asasql_assets.resources import build_resources
 from asasql_resources.domain import load_domain
 from asasql_resources.domain.resource import DomainResource
 from asasql_resources.nl2sql.base import Nl2SqlBase
+from asasql_resources.nl2sql.predict import Predictor
 from asasql_resources.sandbox import SqlSandbox
 from asasql_resources.warehouse import Home, WarehouseIOManager, connect_readonly, read_frame, write_frame
 
@@ -164,8 +165,11 @@ def test_nl2sql_model_and_evaluation_fill_their_views_and_the_run_history(tiny_m
 def test_the_gate_refuses_an_adapter_that_does_worse_than_the_base(
     tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    judged = iter([(0.5, 2), (0.0, 2)])  # the base, then the adapter, on the 2 held-out pairs
-    monkeypatch.setattr(gate, "validation_ex", lambda *args, **kwargs: next(judged))
+    def judged(answerer: Predictor, *args: object, **kwargs: object) -> tuple[float, int]:
+        """The base (its Nl2SqlBase.load) answers 1 of the 2 held-out pairs; every epoch of the adapter, none."""
+        return (0.5, 2) if answerer.load.__name__ == "load" else (0.0, 2)
+
+    monkeypatch.setattr(gate, "validation_ex", judged)
     home = _home(tmp_path, _dataset())
     config = {"labeled_only": False, "test_limit": TEST_QUESTIONS, "max_new_tokens": 16}
     instance = dg.DagsterInstance.ephemeral()
