@@ -88,7 +88,7 @@ def load_causal_lm(location: ModelLocation, dtype: str = "auto", device: str = "
     """Load a causal LM once per process (a GGUF through its converted safetensors folder)."""
     if dtype != "auto" and dtype not in DTYPES:
         raise ValueError(f"dtype={dtype!r}: choose auto, {', '.join(DTYPES)}")
-    key = (location.identity, dtype, device)
+    key = (location.identity, _known_dtype(dtype, device), device)
     if key not in _LOADED:
         folder = loadable(location).folder
         tokenizer = AutoTokenizer.from_pretrained(folder)
@@ -99,6 +99,16 @@ def load_causal_lm(location: ModelLocation, dtype: str = "auto", device: str = "
         chosen = choose_dtype(model, dtype, device)
         _LOADED[key] = LoadedModel(tokenizer, model.to(chosen).eval(), chosen)
     return _LOADED[key]
+
+
+def _known_dtype(setting: str, device: str) -> str:
+    """The dtype a setting loads in where that is known without probing, so that "auto" and the dtype it stands
+    for share one loaded model (the chat model and the NL2SQL base are often the same model)."""
+    if setting != "auto":
+        return setting
+    if device.startswith("cuda"):
+        return "bfloat16"
+    return "auto" if cpu_has_bf16() else "float32"
 
 
 class LocalChatBackend:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -103,6 +104,8 @@ def train_or_reuse(
         if merged_dir is not None:
             merge_and_save(model, tokenizer, merged_dir)
         metrics = report.as_metadata()
+        del model
+        gc.collect()  # the trained copy of the base (gigabytes, in reference cycles) is not needed past here
     return {**metrics, "model_version": version, "adapter_path": str(adapter_dir), "base": location.identity}, reused
 
 
