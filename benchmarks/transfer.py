@@ -10,9 +10,14 @@ gets:
 It prints one line per run and model with EX on each split (all, seen, unseen), the run's wall time and the peak
 RSS of its process, then the gains over the base. The splits come from the domain's test_set.json (`split`);
 the unseen split and the third domain are the development sets, the seen split only shows template learning.
+
+The sweep that chooses nl2sql_model's defaults: `--sweep-home HOME [--sweep-domain DIR] --points
+"learning_rate=1e-4;learning_rate=3e-4,epochs=3"` fine-tunes again on a finished run's filtered_dataset with each
+point's config (the same held-out validation pairs) and prints EX per split and the gate's validation EX.
 """
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -85,13 +90,58 @@ def cell(value: tuple[float | None, int] | None) -> str:
     return f"{value[0]:6.3f} n={value[1]:<3}"
 
 
+def sweep_point(text: str) -> dict[str, object]:
+    """One sweep point, `name=value,name=value` of nl2sql_model's config, as typed config values."""
+    point: dict[str, object] = {}
+    for item in filter(None, text.split(",")):
+        name, _, value = item.partition("=")
+        point[name.strip()] = json.loads(value) if value.strip()[:1].isdigit() or value in ("true", "false") else value
+    return point
+
+
+def sweep(home: Path, domain: Path, points: list[str]) -> None:
+    """Fine-tune again on a finished run's filtered_dataset with each point's settings; EX per split, gate EX."""
+    from asasql_assets.cli.jobs import Runner
+    from asasql_resources.warehouse import Home
+
+    runner = Runner.for_run(Home(home), domain)
+    print(f"sweep on {home} (domain {domain}): nl2sql_model's config per point, the ablation left out")
+    for text in points:
+        config = {"ops": {"nl2sql_model": {"config": sweep_point(text)}}}
+        config["ops"]["nl2sql_evaluation"] = {"config": {"labeled_only": False}}
+        started = time.perf_counter()
+        if runner.execute("finetune_and_evaluate", assets=["nl2sql_model", "nl2sql_evaluation"], run_config=config):
+            table = figures(home)
+            con = duckdb.connect(str(home / "warehouse.duckdb"), read_only=True)
+            try:
+                gate = con.execute(
+                    "SELECT val_ex_base, val_ex_fine_tuned, n_val_ex, adopted FROM nl2sql_model"
+                ).fetchone()
+            finally:
+                con.close()
+            for model, by_split in table.items():
+                cells = " ".join(cell(by_split.get(split)) for split in SPLITS)
+                print(f"{text or 'defaults':<28} {model:<11} {cells}   {(time.perf_counter() - started) / 60:5.1f} min")
+            print(f"{text or 'defaults':<28} gate: base {gate[0]} fine-tuned {gate[1]} on {gate[2]}, adopted {gate[3]}")
+        else:
+            print(f"{text or 'defaults':<28} failed")
+
+
 def main() -> None:
     """Run each configuration, then print EX per model and split, wall time and peak RSS."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default="demo,demo-nogold,chinook", help=f"comma-separated, of {', '.join(RUNS)}")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the reference-annotator run")
     parser.add_argument("--out", type=Path, default=Path(".asasql-transfer"), help="homes and logs go here")
+    parser.add_argument("--sweep-home", type=Path, default=None, help="a finished run's home: sweep on it instead")
+    parser.add_argument("--sweep-domain", type=Path, default=ROOT / "project_data", help="that run's domain folder")
+    parser.add_argument(
+        "--points", default="learning_rate=1e-4;learning_rate=3e-4", help="';'-separated nl2sql_model configs"
+    )
     args = parser.parse_args()
+    if args.sweep_home is not None:
+        sweep(args.sweep_home.resolve(), args.sweep_domain.resolve(), args.points.split(";"))
+        return
     args.out.mkdir(parents=True, exist_ok=True)
     preset = os.environ.get("ASASQL_PRESET", "default")
     print(f"transfer benchmark: preset {preset}, runs {args.runs}, homes and logs in {args.out}")

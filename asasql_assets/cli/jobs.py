@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -80,8 +81,14 @@ class Runner:
             os.replace(temporary, config)  # two runs started at once must not see a half-written file
         return dg.DagsterInstance.from_config(str(dagster_home))
 
-    def execute(self, job: str, partition: str | None = None, assets: Sequence[str] | None = None) -> str | None:
-        """Run one job (one partition, a subset of its assets) on the instance; its run id, None on failure.
+    def execute(
+        self,
+        job: str,
+        partition: str | None = None,
+        assets: Sequence[str] | None = None,
+        run_config: dict[str, Any] | None = None,
+    ) -> str | None:
+        """Run one job (one partition, a subset of its assets, a run config) on the instance; its run id, None on failure.
 
         A partition is a round key (round_0, round_1, …): anything else is a ValueError before the instance is touched,
         so no other key is ever added to the round partitions.
@@ -102,6 +109,7 @@ class Runner:
                     instance=instance,
                     partition_key=partition,
                     asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
+                    run_config=run_config,
                     raise_on_error=False,
                 )
             )
