@@ -224,3 +224,13 @@ def test_a_call_stopped_midway_keeps_the_chunks_it_finished(tiny_model: Path, tm
     again = _chat(tiny_model, tmp_path, batch_size=1).generate(prompts, temperature=0.8, max_new_tokens=4, seed=1)
     assert stats.prompts - before == 6 - CACHE_CHUNK_BATCHES, "the first chunk came from the cache"
     assert len(again) == 6
+
+
+def test_auto_and_the_dtype_it_stands_for_share_one_loaded_model(tiny_model: Path) -> None:
+    from asasql_resources.models.local import cpu_has_bf16, load_causal_lm
+    from asasql_resources.models.locate import resolve_model
+
+    location = resolve_model(str(tiny_model), "ASASQL_CHAT_MODEL")
+    auto, fp32 = load_causal_lm(location, "auto"), load_causal_lm(location, "float32")
+    assert (auto is fp32) == (not cpu_has_bf16()), "without native bf16, auto is float32: one copy, not two"
+    assert load_causal_lm(location, "bfloat16") is not fp32
