@@ -444,7 +444,7 @@ def test_a_request_that_fails_in_the_model_fails_alone(backend: LocalChatBackend
 
 
 def test_load_up_to_the_queue_limit_is_held_and_past_it_answered_429(backend: LocalChatBackend) -> None:
-    loopback = Loopback(backend, max_queue=3, window_s=1.5)  # requests wait 1.5 s for their batch
+    loopback = Loopback(backend, max_queue=3, window_s=1.5)  # a long batching window, so that requests pile up
     body = {"model": "tiny", "messages": USER, "temperature": 0, "max_tokens": 3}
     try:
         with ThreadPoolExecutor(3) as pool:

@@ -45,8 +45,8 @@ class WorkerProcess:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             cwd="/",
-            # One malloc arena: glibc reserves 64 MB of address space per thread arena, which RSS could
-            # later fill inside the address-space cap measured at start.
+            # One malloc arena: glibc reserves address space for each thread's arena up front, which the
+            # process could later fill without ever passing the address-space cap measured at start.
             env={"HOME": "/nonexistent", "PATH": os.defpath, "MALLOC_ARENA_MAX": "1"},
         )
         config = {
